@@ -159,7 +159,7 @@ class TDError(ConsumerError):
     """A Thing Description could not be fetched, parsed or validated."""
 
 
-class InvocationCancelled(BaseException):  # noqa: N818 - it is a signal, not an error
+class InvocationCancelled(BaseException):
     """Raised inside an action when its invocation is being cancelled.
 
     It derives from :class:`BaseException` so a user's ``except Exception``

@@ -1,0 +1,379 @@
+"""Property, action and event descriptors: metadata only, no protocol.
+
+Each descriptor is declared in a :class:`~wot_labthing.Thing` subclass body. Its
+JSON Schema is resolved from annotations when the class is created (see
+``Thing.__init_subclass__``), so a missing or unsupported annotation fails at
+definition time. From plain Python the descriptors behave like ordinary
+attributes and methods: ``stage.position`` reads, ``stage.move(1)`` calls.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import typing
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._errors import DefinitionError, NotAllowedError
+from ._schema import SchemaValidator, from_json, normalise_keywords, schema_for, to_json
+
+if TYPE_CHECKING:
+    from ._thing import Thing
+
+__all__ = [
+    "ActionAffordance",
+    "BoundEvent",
+    "EventAffordance",
+    "PropertyAffordance",
+    "action",
+    "event",
+    "thing_property",
+]
+
+_MISSING: Any = object()
+
+
+def _doc_summary(func: Callable[..., Any] | None) -> str | None:
+    doc = inspect.getdoc(func) if func is not None else None
+    return doc.strip() if doc else None
+
+
+class Affordance:
+    """What properties, actions and events share: a name, an owner and metadata."""
+
+    kind: typing.ClassVar[str] = "affordance"
+
+    def __init__(self, *, title: str | None, description: str | None) -> None:
+        self.name = ""
+        self.owner: type[Thing] | None = None
+        self.title = title
+        self.description = description
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.name = name
+        self.owner = owner
+
+    @property
+    def where(self) -> str:
+        """``Class.name``, for error messages."""
+        owner = self.owner.__name__ if self.owner else "?"
+        return f"{owner}.{self.name}"
+
+    def finalise(self, hints: dict[str, Any]) -> None:
+        """Resolve annotations into schemas; called once when the owning class is created."""
+        raise NotImplementedError
+
+
+class PropertyAffordance(Affordance):
+    """A property: a stored field with a default, or a getter (and optional setter)."""
+
+    kind = "property"
+
+    def __init__(
+        self,
+        getter: Callable[[Any], Any] | None = None,
+        *,
+        default: Any = _MISSING,
+        observable: bool = False,
+        title: str | None = None,
+        description: str | None = None,
+        **keywords: Any,
+    ) -> None:
+        super().__init__(title=title, description=description)
+        self.getter = getter
+        self.setter_function: Callable[[Any, Any], Any] | None = None
+        self.default = default
+        self.observable = observable
+        self.keywords = normalise_keywords("property", keywords)
+        self.hint: Any = None
+        self.schema: dict[str, Any] = {}
+        self.validator: SchemaValidator | None = None
+
+    def __call__(self, getter: Callable[[Any], Any]) -> PropertyAffordance:
+        """Use ``@wl.property(observable=True)`` as a decorator on a getter."""
+        if self.getter is not None or self.default is not _MISSING:
+            raise DefinitionError("wl.property(...) used as a decorator twice or with a default")
+        self.getter = getter
+        return self
+
+    def setter(self, function: Callable[[Any, Any], Any]) -> PropertyAffordance:
+        """Declare the setter of a decorator-form property, like the builtin ``property``."""
+        self.setter_function = function
+        return self
+
+    @property
+    def is_field(self) -> bool:
+        """True for the field form (a stored value with a default)."""
+        return self.getter is None
+
+    @property
+    def read_only(self) -> bool:
+        """True when no client may write this property."""
+        if self.keywords.get("readOnly"):
+            return True
+        return not self.is_field and self.setter_function is None
+
+    @property
+    def write_only(self) -> bool:
+        """True when no client may read this property."""
+        return bool(self.keywords.get("writeOnly"))
+
+    @property
+    def is_async(self) -> bool:
+        """True when the getter or setter is a coroutine function (runs on the event loop)."""
+        return inspect.iscoroutinefunction(self.getter) or inspect.iscoroutinefunction(
+            self.setter_function
+        )
+
+    def finalise(self, hints: dict[str, Any]) -> None:
+        """Resolve the type from the class annotation (field) or the getter's return type."""
+        if self.is_field:
+            if self.name not in hints:
+                raise DefinitionError(f"{self.where}: annotate the field, e.g. `x: float = ...`")
+            if self.default is _MISSING:
+                raise DefinitionError(f"{self.where}: a field property needs default=")
+            self.hint = hints[self.name]
+        else:
+            getter_hints = typing.get_type_hints(self.getter, include_extras=True)
+            if "return" not in getter_hints:
+                raise DefinitionError(f"{self.where}: annotate the getter's return type")
+            self.hint = getter_hints["return"]
+            self.description = self.description or _doc_summary(self.getter)
+        schema = schema_for(self.hint, where=self.where)
+        schema.update(self.keywords)
+        schema.pop("readOnly", None)
+        schema.pop("writeOnly", None)
+        self.schema = schema
+        self.validator = SchemaValidator(schema)
+        if self.is_field:
+            self.validate(to_json(self.default))
+
+    def validate(self, value: Any) -> None:
+        """Raise :class:`InputError` if the JSON ``value`` breaks the schema."""
+        assert self.validator is not None
+        self.validator.validate(value, affordance=self.name)
+
+    def coerce(self, value: Any) -> Any:
+        """Convert a validated JSON value into the annotated Python type."""
+        return from_json(self.hint, value)
+
+    # Plain-Python access -------------------------------------------------
+
+    def __get__(self, instance: Thing | None, owner: type[Any] | None = None) -> Any:
+        if instance is None:
+            return self
+        if self.getter is not None:
+            return self.getter(instance)
+        values = instance.__dict__.setdefault("_wot_values", {})
+        if self.name not in values:
+            values[self.name] = copy.deepcopy(self.default)
+        return values[self.name]
+
+    def __set__(self, instance: Thing, value: Any) -> None:
+        if self.is_field:
+            self.validate(to_json(value))
+            instance.__dict__.setdefault("_wot_values", {})[self.name] = value
+        elif self.setter_function is None:
+            raise NotAllowedError(f"{self.where} is read-only", allowed=("read",))
+        else:
+            self.setter_function(instance, value)
+        if self.observable and not inspect.iscoroutinefunction(self.getter):
+            instance._wot_property_changed(self.name, value)
+
+
+class ActionAffordance(Affordance):
+    """An action: a method whose parameters form the input and whose return is the output."""
+
+    kind = "action"
+
+    def __init__(
+        self,
+        function: Callable[..., Any] | None = None,
+        *,
+        synchronous: bool = False,
+        wait: float | None = None,
+        timeout: float | None = None,
+        exclusive: bool = False,
+        safe: bool = False,
+        idempotent: bool = False,
+        content_type: str = "application/json",
+        title: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(title=title, description=description)
+        self.function = function
+        self.synchronous = synchronous
+        self.wait = wait
+        self.timeout = timeout
+        self.exclusive = exclusive
+        self.safe = safe
+        self.idempotent = idempotent
+        self.content_type = content_type
+        self.parameters: dict[str, Any] = {}
+        self.input_schema: dict[str, Any] | None = None
+        self.output_hint: Any = None
+        self.output_schema: dict[str, Any] | None = None
+        self.input_validator: SchemaValidator | None = None
+
+    def __call__(self, function: Callable[..., Any]) -> ActionAffordance:
+        """Use ``@wl.action(...)`` with arguments as a decorator."""
+        if self.function is not None:
+            raise DefinitionError("wl.action(...) applied twice")
+        self.function = function
+        return self
+
+    @property
+    def is_async(self) -> bool:
+        """True for ``async def`` actions (run on the event loop, not in a worker)."""
+        return inspect.iscoroutinefunction(self.function)
+
+    def finalise(self, hints: dict[str, Any]) -> None:
+        """Build the input schema from the parameters and the output schema from the return."""
+        if self.function is None:
+            raise DefinitionError(f"{self.where}: wl.action must decorate a method")
+        self.description = self.description or _doc_summary(self.function)
+        signature = inspect.signature(self.function)
+        function_hints = typing.get_type_hints(self.function, include_extras=True)
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        for index, parameter in enumerate(signature.parameters.values()):
+            if index == 0:
+                continue  # self
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                raise DefinitionError(f"{self.where}: *args and **kwargs cannot form an input")
+            if parameter.kind is parameter.POSITIONAL_ONLY:
+                raise DefinitionError(f"{self.where}: parameters must be passable by name")
+            if parameter.name not in function_hints:
+                raise DefinitionError(f"{self.where}: annotate parameter {parameter.name!r}")
+            hint = function_hints[parameter.name]
+            self.parameters[parameter.name] = hint
+            schema = schema_for(hint, where=f"{self.where}({parameter.name})")
+            if parameter.default is parameter.empty:
+                required.append(parameter.name)
+            else:
+                schema["default"] = to_json(parameter.default)
+            properties[parameter.name] = schema
+        if properties:
+            self.input_schema = {"type": "object", "properties": properties}
+            if required:
+                self.input_schema["required"] = required
+            self.input_validator = SchemaValidator(
+                {**self.input_schema, "additionalProperties": False}
+            )
+        if "return" not in function_hints:
+            raise DefinitionError(f"{self.where}: annotate the return type (-> None if none)")
+        self.output_hint = function_hints["return"]
+        if self.output_hint is not None and self.output_hint is not type(None):
+            self.output_schema = schema_for(self.output_hint, where=f"{self.where} -> return")
+
+    def parse_input(self, value: Any) -> dict[str, Any]:
+        """Validate a JSON input and return the keyword arguments for the method."""
+        if self.input_validator is None:
+            if value not in (None, {}):
+                from ._errors import InputError
+
+                raise InputError(f"action {self.name!r} takes no input", affordance=self.name)
+            return {}
+        if value is None:
+            value = {}
+        self.input_validator.validate(value, affordance=self.name)
+        return {key: from_json(self.parameters[key], item) for key, item in value.items()}
+
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
+        if instance is None:
+            return self
+        assert self.function is not None
+        return self.function.__get__(instance, owner)
+
+
+class BoundEvent:
+    """An event of one Thing instance: call :meth:`emit` to publish a payload."""
+
+    def __init__(self, affordance: EventAffordance, thing: Thing) -> None:
+        self.affordance = affordance
+        self.thing = thing
+
+    def emit(self, data: Any = None) -> None:
+        """Validate ``data`` against the event's schema and publish it (thread-safe)."""
+        payload = to_json(data)
+        self.affordance.validate(payload)
+        self.thing._wot_event(self.affordance.name, payload)
+
+
+class EventAffordance(Affordance):
+    """An event with an optional data schema given by ``data=`` (a type hint)."""
+
+    kind = "event"
+
+    def __init__(
+        self,
+        *,
+        data: Any = None,
+        title: str | None = None,
+        description: str | None = None,
+        **keywords: Any,
+    ) -> None:
+        super().__init__(title=title, description=description)
+        self.data_hint = data
+        self.keywords = normalise_keywords("event", keywords)
+        self.data_schema: dict[str, Any] | None = None
+        self.validator: SchemaValidator | None = None
+
+    def finalise(self, hints: dict[str, Any]) -> None:
+        """Build the data schema from ``data=``."""
+        if self.data_hint is not None:
+            self.data_schema = schema_for(self.data_hint, where=self.where)
+            self.data_schema.update(self.keywords)
+            self.validator = SchemaValidator(self.data_schema)
+
+    def validate(self, payload: Any) -> None:
+        """Raise :class:`InputError` if ``payload`` breaks the data schema."""
+        if self.validator is None:
+            if payload is not None:
+                from ._errors import InputError
+
+                raise InputError(f"event {self.where} carries no data", affordance=self.name)
+            return
+        self.validator.validate(payload, affordance=self.name)
+
+    def __get__(self, instance: Thing | None, owner: type[Any] | None = None) -> Any:
+        if instance is None:
+            return self
+        return BoundEvent(self, instance)
+
+
+def thing_property(getter: Callable[[Any], Any] | None = None, /, **options: Any) -> Any:
+    """Declare a property, as a field (``x: float = property(default=1.0)``) or a getter.
+
+    Forms:
+        ``x: float = wl.property(default=0.0, minimum=0, unit="mm")``
+        ``@wl.property`` / ``@wl.property(observable=True)`` on a getter, with
+        ``@x.setter`` for a writable one.
+
+    Keyword arguments are JSON Schema and TD terms: ``minimum``, ``maximum``, ``enum``,
+    ``unit``, ``read_only``/``readOnly``, ``write_only``, ``observable``, ``title``,
+    ``description`` and the other DataSchema constraints.
+    """
+    if getter is not None:
+        return PropertyAffordance(getter, **options)
+    return PropertyAffordance(**options)
+
+
+def action(function: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Declare an action: ``@wl.action`` or ``@wl.action(synchronous=True, timeout=10)``.
+
+    Options: ``synchronous`` (False: answer 201 with an invocation record; True: answer
+    with the output), ``wait`` (seconds a POST waits for a quick result, default 1),
+    ``timeout`` (seconds before the run fails), ``exclusive`` (runs of exclusive actions
+    of one Thing never overlap), ``safe``, ``idempotent``, ``content_type`` of the output,
+    ``title``, ``description``.
+    """
+    if function is not None:
+        return ActionAffordance(function, **options)
+    return ActionAffordance(**options)
+
+
+def event(**options: Any) -> Any:
+    """Declare an event: ``overheated = wl.event(data=float, description=...)``."""
+    return EventAffordance(**options)

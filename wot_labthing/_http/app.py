@@ -1,0 +1,27 @@
+"""The quart application factory of the HTTP binding."""
+
+from __future__ import annotations
+
+from quart import Quart
+
+from .._servient import Servient
+from . import properties, things
+from .problems import install_error_handlers
+
+__all__ = ["create_app"]
+
+
+def create_app(servient: Servient) -> Quart:
+    """A quart app that serves ``servient``'s Things over HTTP.
+
+    The servient's lifecycle is not tied to the app; :class:`HttpServer` starts
+    and stops both. Tests may use ``app.test_client()`` after ``servient.start()``.
+    """
+    app = Quart("wot_labthing")
+    app.config["SERVIENT"] = servient
+    app.config["MAX_CONTENT_LENGTH"] = servient.settings.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
+    install_error_handlers(app)
+    for module in (things, properties):
+        app.register_blueprint(module.blueprint)
+    return app

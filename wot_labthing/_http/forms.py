@@ -1,0 +1,142 @@
+"""HTTP forms: the binding's half of every Thing Description.
+
+The core's interaction model (``_td.interaction_model``) has no forms; this
+module adds ``base``, security and one list of forms per affordance, with an
+explicit ``op``, ``contentType`` and ``htv:methodName`` on every form except the
+long-poll observe forms (node-wot 0.9.2 sends its HEAD probe with the form's
+method, so a GET there would hang the probe). Form order is part of the
+interface: node-wot takes the first form whose op matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .._td import TD_CONTEXT, interaction_model, stable_id
+
+if TYPE_CHECKING:
+    from .._affordances import ActionAffordance, EventAffordance, PropertyAffordance
+    from .._servient import Servient
+    from .._thing import Thing
+
+__all__ = ["directory_description", "thing_description", "thing_path"]
+
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+_SECURITY = {"securityDefinitions": {"nosec_sc": {"scheme": "nosec"}}, "security": "nosec_sc"}
+_ERRORS = [{"success": False, "contentType": PROBLEM_JSON}]
+
+
+def thing_path(thing_name: str) -> str:
+    """The absolute path of a Thing's TD, e.g. ``/things/stage``."""
+    return f"/things/{thing_name}"
+
+
+def _form(href: str, op: str | list[str], method: str | None, **extra: Any) -> dict[str, Any]:
+    form: dict[str, Any] = {"href": href, "op": op, "contentType": JSON}
+    if method is not None:
+        form["htv:methodName"] = method
+    form.update(extra)
+    return form
+
+
+def property_forms(name: str, prop: PropertyAffordance) -> list[dict[str, Any]]:
+    """Read, write and observe forms of one property, relative to the Thing's base."""
+    href = f"properties/{name}"
+    forms = []
+    if not prop.write_only:
+        forms.append(_form(href, "readproperty", "GET", additionalResponses=_ERRORS))
+    if not prop.read_only:
+        forms.append(_form(href, "writeproperty", "PUT", additionalResponses=_ERRORS))
+    if prop.observable:
+        forms.extend(observe_property_forms(name))
+    return forms
+
+
+def observe_property_forms(name: str) -> list[dict[str, Any]]:
+    """Observe forms of an observable property: long poll first (node-wot), then SSE."""
+    return []
+
+
+def action_forms(name: str, action: ActionAffordance) -> list[dict[str, Any]]:
+    """Invoke (and for asynchronous actions query and cancel) forms of one action."""
+    return []
+
+
+def event_forms(name: str, event: EventAffordance) -> list[dict[str, Any]]:
+    """Subscribe forms of one event: long poll first (node-wot), then SSE."""
+    return []
+
+
+def root_forms(thing: Thing) -> list[dict[str, Any]]:
+    """Thing-level forms: all properties, and what the action and event bindings add."""
+    forms = [
+        _form("properties", "readallproperties", "GET", additionalResponses=_ERRORS),
+        _form("properties", "writemultipleproperties", "PUT", additionalResponses=_ERRORS),
+    ]
+    return forms
+
+
+def thing_description(thing: Thing, host_url: str) -> dict[str, Any]:
+    """The complete TD of ``thing`` as served from ``host_url`` (``http://host:port/``)."""
+    td = interaction_model(thing)
+    td["base"] = f"{host_url}{thing_path(thing.thing_name).lstrip('/')}/"
+    td.update(_SECURITY)
+    builders: dict[str, Callable[[str], list[dict[str, Any]]]] = {
+        "properties": lambda name: property_forms(name, thing.properties[name]),
+        "actions": lambda name: action_forms(name, thing.actions[name]),
+        "events": lambda name: event_forms(name, thing.events[name]),
+    }
+    for table, build in builders.items():
+        described = td[table]
+        for name in list(described):
+            forms = build(name)
+            if forms:
+                described[name]["forms"] = forms
+            else:
+                del described[name]  # only affordances with working forms are offered
+        if not described:
+            del td[table]
+    td["forms"] = root_forms(thing)
+    td["links"] = [
+        {"rel": "collection", "href": f"{host_url}.well-known/wot", "type": "application/td+json"}
+    ]
+    return td
+
+
+def directory_description(servient: Servient, host_url: str) -> dict[str, Any]:
+    """The servient's own TD: a read-only directory whose ``things`` property lists every TD.
+
+    node-wot's ``WoT.exploreDirectory(url)`` reads that property and expects the array.
+    """
+    links = [
+        {
+            "rel": "item",
+            "href": f"{host_url}{thing_path(name).lstrip('/')}",
+            "type": "application/td+json",
+        }
+        for name in servient.things
+    ]
+    return {
+        "@context": [TD_CONTEXT, "https://www.w3.org/2022/wot/discovery"],
+        "@type": "ThingDirectory",
+        "id": stable_id("directory"),
+        "title": "wot-labthing servient",
+        "description": "A read-only Thing Description directory of the Things this servient "
+        "exposes.",
+        "base": host_url,
+        **_SECURITY,
+        "properties": {
+            "things": {
+                "title": "Things",
+                "description": "The Thing Descriptions of every exposed Thing.",
+                "type": "array",
+                "items": {"type": "object"},
+                "readOnly": True,
+                "observable": False,
+                "forms": [_form("things", "readproperty", "GET")],
+            }
+        },
+        "links": links,
+    }

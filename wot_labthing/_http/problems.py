@@ -1,0 +1,107 @@
+"""Errors -> RFC 9457 ``application/problem+json`` responses with the right status.
+
+This is the only place that knows which exception means which HTTP status. No
+framework HTML page and no traceback ever reaches a client: unexpected
+exceptions become a 500 problem naming the exception type, and are logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import Quart, Response, request
+from werkzeug.exceptions import HTTPException
+
+from .._errors import (
+    ActionTimeoutError,
+    BusyError,
+    ConfigError,
+    DisconnectedError,
+    InputError,
+    InstrumentError,
+    InstrumentTimeoutError,
+    NotAllowedError,
+    NotFiniteError,
+    NotFoundError,
+    WotLabthingError,
+)
+from .._jsonutil import dumps
+from .._problems import problem_for, problem_type
+
+__all__ = ["install_error_handlers", "problem_response", "status_for"]
+
+_log = logging.getLogger(__name__)
+
+_STATUS: list[tuple[type[BaseException], int]] = [
+    (InputError, 400),
+    (NotFoundError, 404),
+    (NotAllowedError, 405),
+    (BusyError, 503),
+    (DisconnectedError, 503),
+    (InstrumentTimeoutError, 504),
+    (InstrumentError, 502),
+    (ActionTimeoutError, 504),
+    (NotFiniteError, 500),
+    (ConfigError, 500),
+]
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status that reports ``exc``."""
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def problem_response(
+    problem: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> Response:
+    """A problem+json response; ``status`` and ``instance`` are filled in."""
+    body = {**problem, "status": status}
+    body.setdefault("instance", request.path)
+    response = Response(dumps(body), status=status, content_type="application/problem+json")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _http_problem(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    slug = {
+        404: "not-found",
+        405: "not-allowed",
+        413: "body-too-large",
+        415: "unsupported-media-type",
+    }.get(status, f"http-{status}")
+    problem = {"type": problem_type(slug), "title": exc.name, "detail": exc.description or ""}
+    headers = {}
+    if status == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+        headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return problem_response(problem, status, headers)
+
+
+def install_error_handlers(app: Quart) -> None:
+    """Turn every exception raised by a route into a problem response."""
+
+    @app.errorhandler(HTTPException)
+    async def handle_http(exc: HTTPException) -> Response:
+        return _http_problem(exc)
+
+    @app.errorhandler(WotLabthingError)
+    async def handle_ours(exc: WotLabthingError) -> Response:
+        status = status_for(exc)
+        headers: dict[str, str] = {}
+        if isinstance(exc, NotAllowedError) and exc.allowed:
+            headers["Allow"] = ", ".join(exc.allowed)
+        if isinstance(exc, BusyError) and exc.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        if status >= 500:
+            _log.warning("%s %s failed: %s", request.method, request.path, exc)
+        return problem_response(problem_for(exc), status, headers)
+
+    @app.errorhandler(Exception)
+    async def handle_unexpected(exc: Exception) -> Response:
+        _log.exception("unexpected error in %s %s", request.method, request.path)
+        return problem_response(problem_for(exc), 500)

@@ -1,0 +1,120 @@
+"""Serving a servient over HTTP with hypercorn.
+
+The listening socket is bound here before hypercorn starts, so ``port=0``
+yields a free port that is known (and printed) before the first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from typing import Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from .._servient import Servient
+from .app import create_app
+from .forms import thing_path
+
+__all__ = ["HttpServer"]
+
+_log = logging.getLogger(__name__)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6 and host in ("::", ""):
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind(address)
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+class HttpServer:
+    """A servient served over HTTP on ``host:port``; an async context manager.
+
+    Args:
+        servient: the Things to serve.
+        host: address to bind (default loopback only).
+        port: TCP port; 0 picks a free one (see :attr:`port` after start).
+    """
+
+    def __init__(self, servient: Servient, host: str = "127.0.0.1", port: int = 8080) -> None:
+        self.servient = servient
+        self.host = host
+        self.port = port
+        self.app = create_app(servient)
+        self._socket: socket.socket | None = None
+        self._shutdown = asyncio.Event()
+        self._task: asyncio.Task[Any] | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL clients on this machine can use, ending in ``/``."""
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/"
+
+    def td_urls(self) -> list[str]:
+        """The URL of every exposed Thing's TD."""
+        return [self.url + thing_path(name).lstrip("/") for name in self.servient.things]
+
+    async def start(self) -> None:
+        """Bind, start the servient (open instruments), then accept requests."""
+        self._socket = _bind(self.host, self.port)
+        self.port = self._socket.getsockname()[1]
+        await self.servient.start()
+        config = Config()
+        config.bind = [f"fd://{self._socket.fileno()}"]
+        config.graceful_timeout = 2.0
+        config.accesslog = None
+        config.errorlog = logging.getLogger("hypercorn.error")
+        self._shutdown.clear()
+        self._task = asyncio.create_task(
+            serve(self.app, config, shutdown_trigger=self._shutdown.wait)
+        )
+        await asyncio.sleep(0.05)
+        if self._task.done():
+            self._task.result()
+
+    async def stop(self) -> None:
+        """Cancel running actions, close streams and instruments, stop serving; idempotent."""
+        if self._task is None:
+            return
+        await self.servient.stop()
+        self._shutdown.set()
+        task, self._task = self._task, None
+        try:
+            await asyncio.wait_for(task, timeout=5)
+        except (TimeoutError, asyncio.CancelledError):
+            _log.warning("hypercorn did not stop within 5 s")
+        if self._socket is not None:
+            with contextlib.suppress(OSError):  # hypercorn may have closed the fd already
+                self._socket.close()
+            self._socket = None
+
+    async def serve_forever(self) -> None:
+        """Start, then serve until cancelled (e.g. by Ctrl-C), then stop cleanly."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def __aenter__(self) -> HttpServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()

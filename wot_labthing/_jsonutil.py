@@ -1,0 +1,50 @@
+"""Strict JSON and RFC 3339 times, shared by every layer.
+
+Python's :mod:`json` emits ``NaN`` and ``Infinity`` by default, which RFC 8259
+forbids and node-wot cannot parse; everything wot-labthing sends goes through
+:func:`dumps`, which refuses them with a clear error instead.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from ._errors import InputError, NotFiniteError
+
+__all__ = ["dumps", "loads", "rfc3339", "utc_now_text"]
+
+
+def dumps(value: Any) -> str:
+    """Serialise ``value`` as RFC 8259 JSON; NaN or Infinity raise :class:`NotFiniteError`."""
+    try:
+        return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except ValueError as exc:
+        raise NotFiniteError(f"value cannot be sent as JSON: {exc}") from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InputError(f"{name} is not valid JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse RFC 8259 JSON; malformed text or NaN/Infinity raise :class:`InputError`."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"body is not UTF-8: {exc.reason}") from exc
+
+
+def rfc3339(moment: datetime) -> str:
+    """Format an aware datetime as RFC 3339 in UTC with a ``Z`` suffix (millisecond precision)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_now_text() -> str:
+    """The current time as RFC 3339 UTC text."""
+    return rfc3339(datetime.now(UTC))

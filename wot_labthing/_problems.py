@@ -1,0 +1,71 @@
+"""RFC 9457 problem objects built from exceptions, without HTTP status codes.
+
+Failed invocations record their error as a problem object, and the HTTP
+binding sends the same objects as ``application/problem+json`` with a status it
+chooses (see ``_http/problems.py``). The ``type`` URIs tell clients the kind of
+failure, e.g. a cancelled run from a crashed one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ._errors import (
+    ActionTimeoutError,
+    BusyError,
+    DefinitionError,
+    DisconnectedError,
+    InputError,
+    InstrumentError,
+    InstrumentTimeoutError,
+    InvocationCancelled,
+    NotAllowedError,
+    NotFiniteError,
+    NotFoundError,
+)
+
+__all__ = ["PROBLEM_TYPE_PREFIX", "problem_for", "problem_type"]
+
+#: Every problem ``type`` of wot-labthing starts with this URI prefix.
+PROBLEM_TYPE_PREFIX = "urn:wot-labthing:problem:"
+
+_KINDS: list[tuple[type[BaseException], str, str]] = [
+    (InputError, "invalid-input", "Invalid input"),
+    (NotFoundError, "not-found", "Not found"),
+    (NotAllowedError, "not-allowed", "Operation not allowed"),
+    (NotFiniteError, "not-finite", "Value is not finite"),
+    (BusyError, "busy", "Thing is busy"),
+    (ActionTimeoutError, "action-timeout", "Action timed out"),
+    (InstrumentTimeoutError, "instrument-timeout", "Instrument did not answer in time"),
+    (DisconnectedError, "disconnected", "Instrument disconnected"),
+    (InstrumentError, "instrument-error", "Instrument error"),
+    (InvocationCancelled, "cancelled", "Action cancelled"),
+    (asyncio.CancelledError, "cancelled", "Action cancelled"),
+    (DefinitionError, "definition-error", "Thing definition error"),
+]
+
+
+def problem_type(slug: str) -> str:
+    """The full ``type`` URI for a problem ``slug`` such as ``cancelled``."""
+    return PROBLEM_TYPE_PREFIX + slug
+
+
+def problem_for(exc: BaseException) -> dict[str, Any]:
+    """An RFC 9457 problem object describing ``exc`` (no ``status``; bindings add it)."""
+    slug, title = next(
+        ((slug, title) for cls, slug, title in _KINDS if isinstance(exc, cls)),
+        ("internal-error", "Internal error"),
+    )
+    detail = str(exc) or type(exc).__name__
+    problem: dict[str, Any] = {"type": problem_type(slug), "title": title, "detail": detail}
+    if slug == "internal-error":
+        problem["exception"] = type(exc).__qualname__
+    for field in ("pointer", "thing", "affordance", "port", "command"):
+        value = getattr(exc, field, None)
+        if value is not None:
+            problem[field] = value
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        problem["retryAfter"] = retry_after
+    return problem

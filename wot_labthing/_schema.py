@@ -1,0 +1,315 @@
+"""Python type hints and constraints -> JSON Schema, validation and value conversion.
+
+A Thing's affordances are typed with ordinary annotations. This module turns them
+into the JSON Schema (TD DataSchema) the Thing Description publishes, compiles a
+validator once per schema, and converts validated JSON values into the Python
+values the user's code expects (dataclasses, enums, tuples) and back.
+
+Supported: ``bool``, ``int``, ``float``, ``str``, ``None``, ``Literal``, ``Enum``,
+``list[T]``, ``tuple[T, ...]``, ``tuple[A, B]``, ``dict[str, T]``, ``TypedDict``,
+dataclasses, ``Optional``/unions and ``Annotated[T, Constraints(...)]`` (or a plain
+``dict`` of schema keywords). Anything else is a :class:`DefinitionError`.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import enum
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Union, get_args, get_origin, is_typeddict
+
+import jsonschema
+from jsonschema import Draft7Validator
+
+from ._errors import DefinitionError, InputError
+
+__all__ = [
+    "SCHEMA_KEYWORDS",
+    "Constraints",
+    "SchemaValidator",
+    "from_json",
+    "schema_for",
+    "to_json",
+]
+
+#: Keyword arguments accepted as constraints and metadata on affordances and in Constraints.
+SCHEMA_KEYWORDS = (
+    "title",
+    "description",
+    "unit",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "minItems",
+    "maxItems",
+    "enum",
+    "const",
+    "contentEncoding",
+    "contentMediaType",
+    "readOnly",
+    "writeOnly",
+)
+
+_PYTHON_NAMES = {
+    "exclusive_minimum": "exclusiveMinimum",
+    "exclusive_maximum": "exclusiveMaximum",
+    "multiple_of": "multipleOf",
+    "min_length": "minLength",
+    "max_length": "maxLength",
+    "min_items": "minItems",
+    "max_items": "maxItems",
+    "read_only": "readOnly",
+    "write_only": "writeOnly",
+}
+
+
+def normalise_keywords(owner: str, keywords: Mapping[str, Any]) -> dict[str, Any]:
+    """Map snake_case keyword names to JSON Schema names and reject unknown ones."""
+    schema: dict[str, Any] = {}
+    for key, value in keywords.items():
+        name = _PYTHON_NAMES.get(key, key)
+        if name not in SCHEMA_KEYWORDS:
+            raise DefinitionError(f"{owner}: unknown schema keyword {key!r}")
+        if value is None:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DefinitionError(f"{owner}: {key} must be finite, not {value!r}")
+        schema[name] = list(value) if name == "enum" else value
+    return schema
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Schema keywords for ``Annotated[T, Constraints(minimum=0, unit="mm")]``."""
+
+    keywords: Mapping[str, Any]
+
+    def __init__(self, **keywords: Any) -> None:
+        object.__setattr__(self, "keywords", normalise_keywords("Constraints", keywords))
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or repr(hint)
+
+
+def schema_for(hint: Any, *, where: str = "annotation") -> dict[str, Any]:
+    """Return the JSON Schema (TD DataSchema) for a Python type hint.
+
+    Raises:
+        DefinitionError: the hint is missing or not supported.
+    """
+    if hint is inspect_empty or hint is typing.Any:
+        raise DefinitionError(f"{where}: a type annotation is required (got {_type_name(hint)})")
+    origin = get_origin(hint)
+    if origin is typing.Annotated:
+        base, *extras = get_args(hint)
+        schema = schema_for(base, where=where)
+        for extra in extras:
+            if isinstance(extra, Constraints):
+                schema.update(extra.keywords)
+            elif isinstance(extra, Mapping):
+                schema.update(normalise_keywords(where, extra))
+            elif isinstance(extra, str):
+                schema.setdefault("description", extra)
+        return schema
+    if hint is None or hint is type(None):
+        return {"type": "null"}
+    if hint is bool:
+        return {"type": "boolean"}
+    if hint is int:
+        return {"type": "integer"}
+    if hint is float:
+        return {"type": "number"}
+    if hint is str:
+        return {"type": "string"}
+    if origin is Literal:
+        values = list(get_args(hint))
+        return _enum_schema(values, where)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return _enum_schema([member.value for member in hint], where)
+    if origin in (Union, types.UnionType):
+        options = get_args(hint)
+        non_null = [option for option in options if option is not type(None)]
+        if len(non_null) == 1:
+            inner = schema_for(non_null[0], where=where)
+            return {"oneOf": [inner, {"type": "null"}]}
+        return {"oneOf": [schema_for(option, where=where) for option in options]}
+    if origin in (list, collections.abc.Sequence) or hint is list:
+        args = get_args(hint)
+        if not args:
+            raise DefinitionError(f"{where}: give the item type, e.g. list[int]")
+        return {"type": "array", "items": schema_for(args[0], where=where)}
+    if origin is tuple:
+        args = get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return {"type": "array", "items": schema_for(args[0], where=where)}
+        if not args:
+            raise DefinitionError(f"{where}: give the item types, e.g. tuple[int, int]")
+        return {
+            "type": "array",
+            "items": [schema_for(arg, where=where) for arg in args],
+            "minItems": len(args),
+            "maxItems": len(args),
+        }
+    if origin is dict:
+        key_type, value_type = get_args(hint) or (None, None)
+        if key_type is not str:
+            raise DefinitionError(f"{where}: only dict[str, T] maps to JSON, not {hint!r}")
+        return {"type": "object", "additionalProperties": schema_for(value_type, where=where)}
+    if is_typeddict(hint):
+        hints = typing.get_type_hints(hint, include_extras=True)
+        required = sorted(getattr(hint, "__required_keys__", hints))
+        return _object_schema(hint, hints, required, where)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        hints = typing.get_type_hints(hint, include_extras=True)
+        required = [
+            field.name
+            for field in dataclasses.fields(hint)
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        ]
+        return _object_schema(hint, hints, required, where)
+    raise DefinitionError(
+        f"{where}: type {_type_name(hint)} has no JSON Schema mapping; use bool, int, float, "
+        "str, Literal, Enum, list, tuple, dict[str, T], TypedDict, a dataclass or Optional"
+    )
+
+
+def _object_schema(
+    hint: Any, hints: dict[str, Any], required: list[str], where: str
+) -> dict[str, Any]:
+    properties = {
+        name: schema_for(field_hint, where=f"{where}.{name}") for name, field_hint in hints.items()
+    }
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    doc = (hint.__doc__ or "").strip()
+    if doc and not doc.startswith(f"{hint.__name__}("):
+        schema["description"] = doc.splitlines()[0]
+    return schema
+
+
+def _enum_schema(values: list[Any], where: str) -> dict[str, Any]:
+    kinds = {_json_type(value, where) for value in values}
+    schema: dict[str, Any] = {"enum": values}
+    if len(kinds) == 1:
+        schema["type"] = kinds.pop()
+    return schema
+
+
+def _json_type(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    raise DefinitionError(f"{where}: enum value {value!r} is not a JSON scalar")
+
+
+class _Empty:
+    """Stands for a missing annotation."""
+
+
+inspect_empty: Any = _Empty
+
+_FORMAT_CHECKER = Draft7Validator.FORMAT_CHECKER
+
+
+class SchemaValidator:
+    """A JSON Schema compiled once, raising :class:`InputError` with a JSON pointer."""
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self.schema = dict(schema)
+        Draft7Validator.check_schema(self.schema)
+        self._validator = Draft7Validator(self.schema, format_checker=_FORMAT_CHECKER)
+
+    def validate(
+        self, value: Any, *, thing: str | None = None, affordance: str | None = None
+    ) -> None:
+        """Raise :class:`InputError` naming the first offending field, if any."""
+        error = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
+        if error is None:
+            return
+        pointer = "".join(
+            "/" + str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path
+        )
+        where = f" at {pointer}" if pointer else ""
+        raise InputError(
+            f"invalid value{where}: {error.message}",
+            pointer=pointer,
+            thing=thing,
+            affordance=affordance,
+        )
+
+
+def to_json(value: Any) -> Any:
+    """Convert a Python value returned by user code into plain JSON-able data."""
+    if isinstance(value, enum.Enum):
+        return to_json(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            field.name: to_json(getattr(value, field.name)) for field in dataclasses.fields(value)
+        }
+    if isinstance(value, Mapping):
+        return {str(key): to_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_json(item) for item in value]
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars and arrays
+        return to_json(value.tolist())
+    return value
+
+
+def from_json(hint: Any, value: Any) -> Any:
+    """Convert a validated JSON value into the Python type the annotation names."""
+    origin = get_origin(hint)
+    if origin is typing.Annotated:
+        return from_json(get_args(hint)[0], value)
+    if value is None:
+        return None
+    if origin in (Union, types.UnionType):
+        for option in get_args(hint):
+            if option is type(None):
+                continue
+            try:
+                return from_json(option, value)
+            except (TypeError, ValueError):
+                continue
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(value)
+    if origin is tuple:
+        args = get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(from_json(args[0], item) for item in value)
+        return tuple(from_json(arg, item) for arg, item in zip(args, value, strict=False))
+    if origin is list:
+        (item_hint,) = get_args(hint)
+        return [from_json(item_hint, item) for item in value]
+    if origin is dict:
+        _, value_hint = get_args(hint)
+        return {key: from_json(value_hint, item) for key, item in value.items()}
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        hints = typing.get_type_hints(hint, include_extras=True)
+        return hint(**{key: from_json(hints[key], item) for key, item in value.items()})
+    if is_typeddict(hint):
+        hints = typing.get_type_hints(hint, include_extras=True)
+        return {key: from_json(hints.get(key, Any), item) for key, item in value.items()}
+    return value

@@ -1,0 +1,174 @@
+"""The :class:`Thing` base class: collects affordances and reports changes.
+
+A subclass body declares properties, actions and events; ``__init_subclass__``
+resolves their annotations into JSON Schemas at class-definition time. An
+instance is usable from plain Python with no servient; once a servient exposes
+it, the servient installs a listener that receives property changes and events
+from any thread.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from ._affordances import (
+    ActionAffordance,
+    Affordance,
+    EventAffordance,
+    PropertyAffordance,
+)
+from ._errors import DefinitionError, NotFoundError
+
+__all__ = ["ChangeListener", "Thing"]
+
+#: Receives ``(kind, affordance name, JSON value)`` with kind ``"property"`` or ``"event"``.
+ChangeListener = Callable[[str, str, Any], None]
+
+_MISSING: Any = object()
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.~-]*$")
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def check_name(name: str, what: str) -> str:
+    """Names become URL path segments: letters, digits, ``_ . ~ -`` only."""
+    if not _NAME_PATTERN.match(name):
+        raise DefinitionError(f"{what} {name!r} must match {_NAME_PATTERN.pattern}")
+    return name
+
+
+class Thing:
+    """Base class of every instrument exposed by wot-labthing.
+
+    Subclasses declare affordances with :func:`wot_labthing.property`,
+    :func:`wot_labthing.action` and :func:`wot_labthing.event`. The class
+    docstring becomes the TD ``description``.
+
+    Args:
+        name: URL-safe name of this instance (defaults to the class name in snake_case).
+        title: human-readable title (defaults to the class name).
+        description: overrides the class docstring.
+        id: the TD ``id`` (a URI such as ``urn:uuid:...``); by default the servient
+            derives a stable one from the host and the name.
+    """
+
+    properties: ClassVar[dict[str, PropertyAffordance]] = {}
+    actions: ClassVar[dict[str, ActionAffordance]] = {}
+    events: ClassVar[dict[str, EventAffordance]] = {}
+
+    _name: str | None = None
+    _title: str | None = None
+    _description: str | None = None
+    _id: str | None = None
+    _listener: ChangeListener | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        try:
+            hints = typing.get_type_hints(cls, include_extras=True)
+        except (NameError, TypeError) as exc:
+            raise DefinitionError(f"{cls.__qualname__}: cannot resolve annotations: {exc}") from exc
+        collected: dict[str, dict[str, Any]] = {"property": {}, "action": {}, "event": {}}
+        for base in reversed(cls.__mro__):
+            for name, value in vars(base).items():
+                if isinstance(value, Affordance):
+                    for table in collected.values():
+                        table.pop(name, None)
+                    collected[value.kind][name] = value
+        for name, value in vars(cls).items():
+            if isinstance(value, Affordance):
+                check_name(name, f"{cls.__qualname__}: affordance")
+                value.finalise(hints)
+        cls.properties = collected["property"]
+        cls.actions = collected["action"]
+        cls.events = collected["event"]
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        if name is not None:
+            self._name = check_name(name, "Thing name")
+        self._title = title
+        self._description = description
+        self._id = id
+
+    # Identity -------------------------------------------------------------
+
+    @property
+    def thing_name(self) -> str:
+        """URL-safe name of this instance."""
+        return self._name or _snake_case(type(self).__name__)
+
+    @property
+    def thing_title(self) -> str:
+        """Human-readable title, used in the TD and in discovery."""
+        return self._title or type(self).__name__
+
+    @property
+    def thing_description(self) -> str | None:
+        """The TD description: ``description=`` or the class docstring."""
+        if self._description:
+            return self._description
+        doc = type(self).__doc__
+        return " ".join(doc.split()) if doc else None
+
+    @property
+    def thing_id(self) -> str | None:
+        """The configured TD ``id``, or None to let the servient derive a stable one."""
+        return self._id
+
+    # Lifecycle hooks --------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect to the instrument; the servient calls it in a worker thread at start."""
+
+    def close(self) -> None:
+        """Release the instrument; called at stop in a worker thread. Must be idempotent."""
+
+    # Change notification ----------------------------------------------------
+
+    def notify_property_changed(self, name: str, value: Any = _MISSING) -> None:
+        """Tell observers that property ``name`` changed (for values that change on their own).
+
+        Without ``value`` the property is read again (in the calling thread). Safe to
+        call from any thread; does nothing when no servient exposes this Thing.
+        """
+        affordance = self.properties.get(name)
+        if affordance is None:
+            raise NotFoundError(f"{type(self).__name__} has no property {name!r}", kind="property")
+        if value is _MISSING:
+            value = getattr(self, name)
+        self._wot_property_changed(name, value)
+
+    def emit_event(self, name: str, data: Any = None) -> None:
+        """Emit event ``name`` with ``data`` (validated against its schema); thread-safe."""
+        affordance = self.events.get(name)
+        if affordance is None:
+            raise NotFoundError(f"{type(self).__name__} has no event {name!r}", kind="event")
+        affordance.__get__(self).emit(data)
+
+    def _wot_property_changed(self, name: str, value: Any) -> None:
+        listener = self._listener
+        if listener is not None:
+            from ._schema import to_json
+
+            listener("property", name, to_json(value))
+
+    def _wot_event(self, name: str, payload: Any) -> None:
+        listener = self._listener
+        if listener is not None:
+            listener("event", name, payload)
+
+    def _wot_attach(self, listener: ChangeListener | None) -> None:
+        """Install (or with None remove) the servient's change listener."""
+        self._listener = listener
