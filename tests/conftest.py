@@ -1,0 +1,113 @@
+"""Fixtures shared by every test: servers on free ports, the official TD schema, node-wot."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from jsonschema import Draft7Validator
+
+import wot_labthing as wl
+
+INTEROP_DIR = Path(__file__).parent / "interop"
+SCHEMA_PACKAGE = "wot-thing-description-types"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require_node() -> str:
+    """Path of ``node``; a skip locally, a failure under CI=true."""
+    node = shutil.which("node")
+    if node is None or shutil.which("npm") is None:
+        message = "node and npm are needed for interop tests"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: not skipping)")
+        pytest.skip(message)
+    return node
+
+
+def ensure_node_modules() -> Path:
+    """Install tests/interop's pinned npm packages (npm ci) if they are not there yet."""
+    require_node()
+    modules = INTEROP_DIR / "node_modules"
+    if not (modules / SCHEMA_PACKAGE).exists() or not (modules / "@node-wot" / "core").exists():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=INTEROP_DIR,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+    return modules
+
+
+@pytest.fixture(scope="session")
+def official_td_schema() -> dict[str, Any]:
+    """The W3C TD 1.1 JSON Schema from the pinned npm package."""
+    modules = ensure_node_modules()
+    path = modules / SCHEMA_PACKAGE / "schema" / "td-json-schema-validation.json"
+    schema: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    assert schema["version"] == "1.1-12-March-2025"
+    return schema
+
+
+@pytest.fixture(scope="session")
+def td_validator(official_td_schema: dict[str, Any]) -> Draft7Validator:
+    """A Draft-07 validator for TDs with format checking on."""
+    return Draft7Validator(official_td_schema, format_checker=Draft7Validator.FORMAT_CHECKER)
+
+
+@pytest.fixture
+def assert_valid_td(td_validator: Draft7Validator) -> Callable[[dict[str, Any]], None]:
+    """Assert a TD passes the official schema (format checking on) and our extra checks."""
+
+    def check(td: dict[str, Any]) -> None:
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in td_validator.iter_errors(td)]
+        assert errors == [], errors
+        from wot_labthing._td import check_td
+
+        assert check_td(td) == []
+
+    return check
+
+
+@pytest.fixture
+def run_node() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run a node script from tests/interop with arguments; returns the completed process."""
+
+    def run(script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        node = require_node()
+        ensure_node_modules()
+        return subprocess.run(
+            [node, str(INTEROP_DIR / script), *args],
+            cwd=INTEROP_DIR,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
+
+
+@asynccontextmanager
+async def serving(
+    things: Iterable[wl.Thing], settings: wl.ServientSettings | None = None
+) -> AsyncIterator[tuple[wl.HttpServer, httpx.AsyncClient]]:
+    """A real hypercorn server on a free loopback port, and an httpx client for it."""
+    server = wl.HttpServer(wl.Servient(things, settings=settings), host="127.0.0.1", port=0)
+    async with server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            yield server, client
+
+
+@pytest.fixture
+def serve() -> Callable[..., Any]:
+    """``async with serve([thing, ...]) as (server, client):`` in a test."""
+    return serving
