@@ -1,0 +1,185 @@
+"""The ``wot-labthing`` command line (also ``python -m wot_labthing``).
+
+Subcommands: ``serve`` a config, print a class's ``td``, ``validate`` a TD file,
+``simulate`` an instrument, ``discover`` Things on the LAN, and use remote Things
+(``read``, ``write``, ``invoke``, ``observe``, ``things``). Errors print one
+line on stderr and exit non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._config import ServientConfig, build_things, import_thing_class, load_config
+from ._errors import WotLabthingError
+from ._jsonutil import loads
+from ._servient import Servient
+from ._td import validate_td
+
+__all__ = ["main"]
+
+_log = logging.getLogger("wot_labthing")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = load_config(args.config) if args.config else ServientConfig()
+    if args.host is not None:
+        config.host = args.host
+    if args.port is not None:
+        config.port = args.port
+    if args.no_mdns:
+        config.mdns = False
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    things = build_things(config)
+    if not things:
+        print("warning: no Things configured; serving an empty directory", file=sys.stderr)
+    return asyncio.run(_run_servient(config, Servient(things, settings=config.settings)))
+
+
+async def _run_servient(config: ServientConfig, servient: Servient) -> int:
+    from ._http import HttpServer
+
+    server = HttpServer(servient, host=config.host, port=config.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    advertiser = None
+    try:
+        advertiser = await _start_advertising(config, server)
+        print(f"wot-labthing serving on {server.url}", flush=True)
+        print(f"directory: {server.url}.well-known/wot", flush=True)
+        for url in server.td_urls():
+            print(f"TD: {url}", flush=True)
+        await stop.wait()
+        print("shutting down: cancelling running actions", file=sys.stderr, flush=True)
+    finally:
+        if advertiser is not None:
+            await advertiser.close()
+        await server.stop()
+    return 0
+
+
+async def _start_advertising(config: ServientConfig, server: Any) -> Any:
+    """Advertise with zeroconf unless disabled; returns the advertiser or None."""
+    if not config.mdns:
+        return None
+    try:
+        from ._discovery import advertise_servient
+    except ImportError:  # pragma: no cover - discovery not installed
+        return None
+    return await advertise_servient(
+        server.servient,
+        host=config.host,
+        port=server.port,
+        allow_loopback=config.mdns_loopback,
+        legacy=config.mdns_legacy,
+    )
+
+
+def _td(args: argparse.Namespace) -> int:
+    from ._http.forms import thing_description
+
+    cls = import_thing_class(args.thing_class, directory=Path.cwd())
+    try:
+        thing = cls()
+    except TypeError as exc:
+        raise WotLabthingError(f"{args.thing_class} needs constructor arguments: {exc}") from None
+    td = thing_description(thing, args.base)
+    print(json.dumps(td, indent=2, allow_nan=False))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    failures = 0
+    for path in args.files:
+        try:
+            td = loads(Path(path).read_bytes())
+        except OSError as exc:
+            print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+            failures += 1
+            continue
+        except WotLabthingError as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        documents = td if isinstance(td, list) else [td]
+        for index, document in enumerate(documents):
+            label = path if len(documents) == 1 else f"{path}[{index}]"
+            problems = validate_td(document)
+            if problems:
+                failures += 1
+                print(f"{label}: INVALID ({len(problems)} problems)")
+                for problem in problems:
+                    print(f"  {problem}")
+            else:
+                print(f"{label}: valid TD 1.1")
+    return 1 if failures else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="wot-labthing", description="A W3C Web of Things servient for lab instruments."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the Things of a TOML config")
+    serve.add_argument("config", nargs="?", help="TOML config file")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port; 0 picks a free one (default 8080)")
+    serve.add_argument("--no-mdns", action="store_true", help="do not advertise with zeroconf")
+    serve.set_defaults(handler=_serve)
+
+    td = commands.add_parser("td", help="print the TD of a Thing class")
+    td.add_argument("thing_class", metavar="module:Class")
+    td.add_argument("--base", default="http://localhost:8080/", help="server URL for the forms")
+    td.set_defaults(handler=_td)
+
+    validate = commands.add_parser("validate", help="check TD files against TD 1.1")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(handler=_validate)
+
+    _add_optional_commands(commands)
+    return parser
+
+
+def _add_optional_commands(commands: Any) -> None:
+    """Subcommands implemented in their own modules (simulators, discovery, client)."""
+    from ._cli_extras import add_extra_commands
+
+    add_extra_commands(commands)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        handler: Handler = args.handler
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except WotLabthingError as exc:
+        if args.verbose:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Servient configuration files (TOML): which Things to build and how to serve them.
+
+A config lists Things as ``"module:Class"`` with a name and keyword arguments::
+
+    [servient]
+    port = 8080
+
+    [[things]]
+    class = "things.openflexure.sangaboard:Sangaboard"
+    name = "stage"
+    kwargs = { port = "/dev/ttyUSB0" }
+
+The file is checked against ``td_schemas/servient-config.schema.json`` and every
+error names the offending entry. Modules next to the config file are importable,
+so a lab can keep its own Thing classes beside its config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._errors import ConfigError, InputError, WotLabthingError
+from ._resources import schema_validator
+from ._servient import ServientSettings
+from ._thing import Thing
+
+__all__ = ["ServientConfig", "ThingEntry", "build_things", "load_config", "parse_config"]
+
+
+@dataclass
+class ThingEntry:
+    """One ``[[things]]`` entry."""
+
+    class_path: str
+    name: str | None = None
+    title: str | None = None
+    description: str | None = None
+    id: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """How error messages name this entry."""
+        return f"things entry {self.name or self.class_path!r}"
+
+
+@dataclass
+class ServientConfig:
+    """A parsed configuration: where to serve, servient settings and the Things."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    mdns: bool = True
+    mdns_loopback: bool = False
+    mdns_legacy: bool = False
+    log_level: str = "INFO"
+    settings: ServientSettings = field(default_factory=ServientSettings)
+    things: list[ThingEntry] = field(default_factory=list)
+    directory: Path | None = None
+
+
+def parse_config(data: dict[str, Any], *, directory: Path | None = None) -> ServientConfig:
+    """Validate a decoded config and turn it into a :class:`ServientConfig`."""
+    try:
+        schema_validator("servient-config.schema.json").validate(data)
+    except InputError as exc:
+        raise ConfigError(str(exc).replace("invalid value", "invalid config"), entry=_entry_name(
+            data, exc.pointer
+        )) from None
+    section = dict(data.get("servient", {}))
+    config = ServientConfig(directory=directory)
+    for key in ("host", "port", "mdns", "mdns_loopback", "mdns_legacy", "log_level"):
+        if key in section:
+            setattr(config, key, section.pop(key))
+    settings_fields = {f.name for f in dataclasses.fields(ServientSettings)}
+    config.settings = ServientSettings(
+        **{key: value for key, value in section.items() if key in settings_fields}
+    )
+    for entry in data.get("things", []):
+        config.things.append(
+            ThingEntry(
+                class_path=entry["class"],
+                name=entry.get("name"),
+                title=entry.get("title"),
+                description=entry.get("description"),
+                id=entry.get("id"),
+                kwargs=dict(entry.get("kwargs", {})),
+            )
+        )
+    names = [entry.name for entry in config.things if entry.name]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"Thing names must be unique: {', '.join(duplicates)}", entry="things")
+    return config
+
+
+def _entry_name(data: dict[str, Any], pointer: str) -> str:
+    parts = pointer.strip("/").split("/") if pointer else []
+    if len(parts) >= 2 and parts[0] == "things" and parts[1].isdigit():
+        entry = data["things"][int(parts[1])]
+        label = entry.get("name") or entry.get("class") or f"#{int(parts[1]) + 1}"
+        return f"things entry {label!r}" + (f" ({'/'.join(parts[2:])})" if parts[2:] else "")
+    return "/".join(parts) or "config"
+
+
+def load_config(path: str | Path) -> ServientConfig:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no such config file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return parse_config(data, directory=path.resolve().parent)
+
+
+def import_thing_class(class_path: str, *, directory: Path | None = None) -> type[Thing]:
+    """Import ``module:Class`` and check that it is a Thing subclass."""
+    module_name, _, qualname = class_path.partition(":")
+    if directory is not None and str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module {module_name!r}: {exc}") from None
+    except WotLabthingError as exc:
+        raise ConfigError(f"module {module_name!r} failed to load: {exc}") from None
+    for part in qualname.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ConfigError(f"module {module_name!r} has no {qualname!r}") from None
+    if not (isinstance(target, type) and issubclass(target, Thing)):
+        raise ConfigError(f"{class_path} is not a wot_labthing.Thing subclass")
+    return target
+
+
+def build_things(config: ServientConfig) -> list[Thing]:
+    """Instantiate every configured Thing; errors name the offending entry."""
+    things = []
+    for entry in config.things:
+        try:
+            cls = import_thing_class(entry.class_path, directory=config.directory)
+        except ConfigError as exc:
+            raise ConfigError(str(exc), entry=entry.label) from None
+        identity = {
+            key: value
+            for key, value in (
+                ("name", entry.name),
+                ("title", entry.title),
+                ("description", entry.description),
+                ("id", entry.id),
+            )
+            if value is not None
+        }
+        try:
+            things.append(cls(**entry.kwargs, **identity))
+        except TypeError as exc:
+            raise ConfigError(f"wrong arguments for {entry.class_path}: {exc}", entry=entry.label)
+        except WotLabthingError as exc:
+            raise ConfigError(str(exc), entry=entry.label) from None
+    return things
