@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from wot_labthing._cli import main
+
+ROOT = Path(__file__).parent.parent
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wot_labthing", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_serve_prints_td_urls_that_answer() -> None:
+    command = [sys.executable, "-m", "wot_labthing", "serve", "examples/demo.toml"]
+    with subprocess.Popen(
+        [*command, "--port", "0", "--no-mdns"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        _check_served_urls(process)
+
+
+def _check_served_urls(process: subprocess.Popen[str]) -> None:
+    try:
+        assert process.stdout is not None
+        urls: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            if line.startswith("TD: "):
+                urls.append(line[4:].strip())
+            if line.startswith("TD: ") and len(urls) >= 2:
+                break
+        assert len(urls) >= 2, process.stderr.read() if process.poll() is not None else urls
+        for url in urls:
+            assert re.match(r"http://127\.0\.0\.1:\d+/things/\w+", url)
+            response = httpx.get(url, timeout=10)
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "application/td+json"
+            assert response.json()["base"] == url + "/"
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+
+
+def test_serve_bad_config_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[[things]]\nclass = "nope_module:X"\nname = "broken"\n')
+    result = run_cli("serve", str(config), "--port", "0", "--no-mdns")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "broken" in result.stderr and "nope_module" in result.stderr
+
+
+def test_td_command_prints_a_valid_td(assert_valid_td) -> None:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "examples")}
+    result = subprocess.run(
+        [sys.executable, "-m", "wot_labthing", "td", "simulated:SimulatedMeter"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    td = json.loads(result.stdout)
+    assert td["title"] == "SimulatedMeter"
+    assert_valid_td(td)
+
+
+def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = {
+        "@context": "https://www.w3.org/2022/wot/td/v1.1",
+        "title": "ok",
+        "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}},
+        "security": "nosec_sc",
+    }
+    bad = {**good, "id": "not a uri", "security": "missing_sc"}
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    (tmp_path / "broken.json").write_text("{")
+    assert main(["validate", str(tmp_path / "good.json")]) == 0
+    assert "valid TD 1.1" in capsys.readouterr().out
+    assert main(["validate", str(tmp_path / "bad.json")]) == 1
+    out = capsys.readouterr().out
+    assert "/id" in out and "is not a 'uri'" in out
+    assert "'missing_sc' is not in securityDefinitions" in out
+    assert main(["validate", str(tmp_path / "broken.json")]) == 1
+    assert "malformed JSON" in capsys.readouterr().err

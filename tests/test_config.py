@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import wot_labthing as wl
+from wot_labthing._config import build_things, load_config, parse_config
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "servient.toml"
+    path.write_text(text, "utf-8")
+    return path
+
+
+def test_demo_config_builds_things() -> None:
+    config = load_config(EXAMPLES / "demo.toml")
+    things = build_things(config)
+    assert [thing.thing_name for thing in things] == [entry.name for entry in config.things]
+    assert all(isinstance(thing, wl.Thing) for thing in things)
+
+
+def test_servient_settings_are_read(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, "[servient]\nport = 0\naction_wait = 0.5\nmax_body_bytes = 10\n")
+    )
+    assert config.port == 0
+    assert config.settings.action_wait == 0.5
+    assert config.settings.max_body_bytes == 10
+
+
+def test_kwargs_identity_and_local_modules(tmp_path: Path) -> None:
+    (tmp_path / "mylab.py").write_text(
+        "import wot_labthing as wl\n"
+        "class Lamp(wl.Thing):\n"
+        "    '''A lamp.'''\n"
+        "    def __init__(self, watts: int = 5, **kw):\n"
+        "        super().__init__(**kw)\n"
+        "        self.watts = watts\n",
+        "utf-8",
+    )
+    path = write(
+        tmp_path,
+        '[[things]]\nclass = "mylab:Lamp"\nname = "lamp"\ntitle = "Desk lamp"\n'
+        'id = "urn:uuid:0b4f6f1e-1111-4c4c-8888-123456789abc"\nkwargs = { watts = 60 }\n',
+    )
+    (lamp,) = build_things(load_config(path))
+    assert lamp.thing_name == "lamp"
+    assert lamp.thing_title == "Desk lamp"
+    assert lamp.thing_id == "urn:uuid:0b4f6f1e-1111-4c4c-8888-123456789abc"
+    assert lamp.watts == 60  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[servient]\nport = 'x'\n", "port"),
+        ("[servient]\nbogus = 1\n", "bogus"),
+        ('[[things]]\nname = "a"\n', "class"),
+        ('[[things]]\nclass = "no_such_module_xyz:Thing"\nname = "ghost"\n', "ghost"),
+        ('[[things]]\nclass = "wot_labthing:NoSuch"\nname = "ghost"\n', "has no 'NoSuch'"),
+        ('[[things]]\nclass = "wot_labthing:Servient"\nname = "s"\n', "not a wot_labthing.Thing"),
+        ('[[things]]\nclass = "simulated:SimulatedStage"\nname = "bad name!"\n', "name"),
+        ("[servient\n", "not valid TOML"),
+    ],
+)
+def test_bad_configs_name_the_offending_entry(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(wl.ConfigError) as info:
+        build_things(load_config(path))
+    assert message in str(info.value)
+
+
+def test_wrong_kwargs_name_the_entry(tmp_path: Path) -> None:
+    (tmp_path / "simulated.py").write_text((EXAMPLES / "simulated.py").read_text())
+    path = write(
+        tmp_path, '[[things]]\nclass = "simulated:SimulatedMeter"\nname = "m"\nkwargs = {x = 1}\n'
+    )
+    with pytest.raises(wl.ConfigError, match=r"things entry 'm'.*wrong arguments"):
+        build_things(load_config(path))
+
+
+def test_duplicate_names_are_refused() -> None:
+    data = {"things": [{"class": "a:B", "name": "x"}, {"class": "a:C", "name": "x"}]}
+    with pytest.raises(wl.ConfigError, match="unique"):
+        parse_config(data)
+
+
+def test_missing_file() -> None:
+    with pytest.raises(wl.ConfigError, match="no such config file"):
+        load_config("/nonexistent/servient.toml")
