@@ -70,9 +70,10 @@ def parse_config(data: dict[str, Any], *, directory: Path | None = None) -> Serv
     try:
         schema_validator("servient-config.schema.json").validate(data)
     except InputError as exc:
-        raise ConfigError(str(exc).replace("invalid value", "invalid config"), entry=_entry_name(
-            data, exc.pointer
-        )) from None
+        raise ConfigError(
+            str(exc).replace("invalid value", "invalid config"),
+            entry=_entry_name(data, exc.pointer),
+        ) from None
     section = dict(data.get("servient", {}))
     config = ServientConfig(directory=directory)
     for key in ("host", "port", "mdns", "mdns_loopback", "mdns_legacy", "log_level"):
@@ -165,7 +166,9 @@ def build_things(config: ServientConfig) -> list[Thing]:
         try:
             things.append(cls(**entry.kwargs, **identity))
         except TypeError as exc:
-            raise ConfigError(f"wrong arguments for {entry.class_path}: {exc}", entry=entry.label)
+            raise ConfigError(
+                f"wrong arguments for {entry.class_path}: {exc}", entry=entry.label
+            ) from None
         except WotLabthingError as exc:
             raise ConfigError(str(exc), entry=entry.label) from None
     return things

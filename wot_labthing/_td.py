@@ -81,7 +81,7 @@ def _terms(title: str | None, description: str | None) -> dict[str, Any]:
 def interaction_model(thing: Thing) -> dict[str, Any]:
     """The protocol-neutral part of a Thing's TD: metadata and affordances without forms."""
     model: dict[str, Any] = {
-        "@context": TD_CONTEXT,
+        "@context": [TD_CONTEXT, {"@language": "en"}],
         "id": stable_thing_id(thing),
         "title": thing.thing_title,
     }

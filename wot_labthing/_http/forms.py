@@ -119,7 +119,7 @@ def directory_description(servient: Servient, host_url: str) -> dict[str, Any]:
         for name in servient.things
     ]
     return {
-        "@context": [TD_CONTEXT, "https://www.w3.org/2022/wot/discovery"],
+        "@context": [TD_CONTEXT, "https://www.w3.org/2022/wot/discovery", {"@language": "en"}],
         "@type": "ThingDirectory",
         "id": stable_id("directory"),
         "title": "wot-labthing servient",
