@@ -7,6 +7,15 @@
 
 from ._affordances import action, event
 from ._affordances import thing_property as property
+from ._context import (
+    abort_hook,
+    cancellable_sleep,
+    current_invocation,
+    current_task,
+    raise_if_cancelled,
+    update_task_data,
+    update_task_progress,
+)
 from ._errors import (
     ActionTimeoutError,
     BusyError,
@@ -26,6 +35,7 @@ from ._errors import (
     WotLabthingError,
 )
 from ._http import HttpServer
+from ._invocations import Invocation
 from ._schema import Constraints
 from ._servient import Servient, ServientSettings
 from ._td import validate_td
@@ -43,6 +53,7 @@ __all__ = [
     "InputError",
     "InstrumentError",
     "InstrumentTimeoutError",
+    "Invocation",
     "InvocationCancelled",
     "NotAllowedError",
     "NotFiniteError",
@@ -53,8 +64,15 @@ __all__ = [
     "TDError",
     "Thing",
     "WotLabthingError",
+    "abort_hook",
     "action",
+    "cancellable_sleep",
+    "current_invocation",
+    "current_task",
     "event",
     "property",
+    "raise_if_cancelled",
+    "update_task_data",
+    "update_task_progress",
     "validate_td",
 ]

@@ -13,7 +13,7 @@ import copy
 import inspect
 import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._errors import DefinitionError, NotAllowedError
 from ._schema import SchemaValidator, from_json, normalise_keywords, schema_for, to_json
@@ -195,6 +195,8 @@ class ActionAffordance(Affordance):
         wait: float | None = None,
         timeout: float | None = None,
         exclusive: bool = False,
+        busy: Literal["queue", "reject"] = "queue",
+        retry_after: float = 1.0,
         safe: bool = False,
         idempotent: bool = False,
         content_type: str = "application/json",
@@ -207,6 +209,10 @@ class ActionAffordance(Affordance):
         self.wait = wait
         self.timeout = timeout
         self.exclusive = exclusive
+        if busy not in ("queue", "reject"):
+            raise DefinitionError(f"busy must be 'queue' or 'reject', not {busy!r}")
+        self.busy = busy
+        self.retry_after = retry_after
         self.safe = safe
         self.idempotent = idempotent
         self.content_type = content_type
@@ -366,7 +372,9 @@ def action(function: Callable[..., Any] | None = None, /, **options: Any) -> Any
     Options: ``synchronous`` (False: answer 201 with an invocation record; True: answer
     with the output), ``wait`` (seconds a POST waits for a quick result, default 1),
     ``timeout`` (seconds before the run fails), ``exclusive`` (runs of exclusive actions
-    of one Thing never overlap), ``safe``, ``idempotent``, ``content_type`` of the output,
+    of one Thing never overlap), ``busy`` (``"queue"``: an exclusive run waits for the
+    Thing, ``"reject"``: it is refused with 503 and ``Retry-After: retry_after``),
+    ``safe``, ``idempotent``, ``content_type`` of the output,
     ``title``, ``description``.
     """
     if function is not None:

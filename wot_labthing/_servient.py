@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from ._affordances import ActionAffordance, EventAffordance, PropertyAffordance
 from ._errors import ConfigError, NotAllowedError, NotFoundError
 from ._events import EventHub
+from ._invocations import Invocation, InvocationManager
 from ._schema import to_json
 from ._thing import Thing
 
@@ -63,6 +64,7 @@ class Servient:
         self.settings = settings or ServientSettings()
         self.things: dict[str, Thing] = {}
         self.hub = EventHub()
+        self.invocations = InvocationManager(self.settings, self.hub)
         self._property_pool = self._new_pool()
         self._started = False
         self._pool_closed = False
@@ -188,6 +190,13 @@ class Servient:
         for name, value in values.items():
             await self.write_property(thing, name, value)
 
+    # Actions ----------------------------------------------------------------
+
+    def invoke_action(self, thing: str, name: str, input_value: Any) -> Invocation:
+        """Validate the input and start a tracked run of action ``name`` (see InvocationManager)."""
+        affordance = self.action_affordance(thing, name)
+        return self.invocations.invoke(self.thing(thing), affordance, input_value)
+
     # Changes ----------------------------------------------------------------
 
     def _on_change(self, thing: str, kind: str, name: str, value: Any) -> None:
@@ -203,6 +212,7 @@ class Servient:
             self._property_pool = self._new_pool()
             self._pool_closed = False
         self.hub.bind_loop(asyncio.get_running_loop())
+        self.invocations.start()
         opened: list[Thing] = []
         try:
             for thing in self.things.values():
@@ -215,10 +225,11 @@ class Servient:
         self._started = True
 
     async def stop(self) -> None:
-        """Close event streams and every Thing; idempotent."""
+        """Cancel running actions, close event streams and every Thing; idempotent."""
         if not self._started:
             return
         self._started = False
+        await self.invocations.shutdown()
         await self.hub.close()
         for thing in reversed(list(self.things.values())):
             await self._close_quietly(thing)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Quart
 
 from .._servient import Servient
-from . import properties, things
+from . import actions, properties, things
 from .problems import install_error_handlers
 
 __all__ = ["create_app"]
@@ -22,6 +22,6 @@ def create_app(servient: Servient) -> Quart:
     app.config["MAX_CONTENT_LENGTH"] = servient.settings.max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
     install_error_handlers(app)
-    for module in (things, properties):
+    for module in (things, properties, actions):
         app.register_blueprint(module.blueprint)
     return app

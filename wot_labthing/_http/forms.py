@@ -60,8 +60,27 @@ def observe_property_forms(name: str) -> list[dict[str, Any]]:
 
 
 def action_forms(name: str, action: ActionAffordance) -> list[dict[str, Any]]:
-    """Invoke (and for asynchronous actions query and cancel) forms of one action."""
-    return []
+    """Invoke (and for asynchronous actions query and cancel) forms of one action.
+
+    Query and cancel forms are URI templates on the record URL that an asynchronous
+    invocation returns in ``Location`` (declared in the affordance's ``uriVariables``).
+    """
+    forms = [_form(f"actions/{name}", "invokeaction", "POST", additionalResponses=_ERRORS)]
+    if not action.synchronous:
+        forms.append(_form(INVOCATION_HREF, "queryaction", "GET", additionalResponses=_ERRORS))
+        forms.append(_form(INVOCATION_HREF, "cancelaction", "DELETE", additionalResponses=_ERRORS))
+    return forms
+
+
+#: Where invocation records live, relative to the servient root (``/actions/{id}``).
+INVOCATION_HREF = "/actions/{actionID}"
+#: The uriVariables an asynchronous action declares for :data:`INVOCATION_HREF`.
+INVOCATION_VARIABLES = {
+    "actionID": {
+        "type": "string",
+        "description": "The invocation id from the record returned by invokeaction.",
+    }
+}
 
 
 def event_forms(name: str, event: EventAffordance) -> list[dict[str, Any]]:
@@ -75,6 +94,8 @@ def root_forms(thing: Thing) -> list[dict[str, Any]]:
         _form("properties", "readallproperties", "GET", additionalResponses=_ERRORS),
         _form("properties", "writemultipleproperties", "PUT", additionalResponses=_ERRORS),
     ]
+    if thing.actions:
+        forms.append(_form("actions", "queryallactions", "GET", additionalResponses=_ERRORS))
     return forms
 
 
@@ -94,6 +115,8 @@ def thing_description(thing: Thing, host_url: str) -> dict[str, Any]:
             forms = build(name)
             if forms:
                 described[name]["forms"] = forms
+                if any("{actionID}" in form["href"] for form in forms):
+                    described[name]["uriVariables"] = INVOCATION_VARIABLES
             else:
                 del described[name]  # only affordances with working forms are offered
         if not described:

@@ -1,0 +1,156 @@
+"""Action routes: invoke, query, list and cancel tracked invocations.
+
+``synchronous=True`` actions answer 200 with the output (204 without one);
+``synchronous=False`` ones always answer 201 with ``Location`` and the record,
+after waiting up to a short window so a quick run already shows ``completed``.
+The status code never depends on timing. ``/actions/{id}`` serves the Profile's
+queryaction and cancelaction and LabThings-style polling from the same record.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from quart import Blueprint, Response, current_app, request
+
+from .._errors import InputError, InvocationCancelled
+from .._invocations import FINISHED, Invocation
+from .._jsonutil import dumps
+from .._problems import problem_for
+from .._servient import Servient
+from .problems import problem_response, status_for
+from .request_body import read_json_body
+from .things import json_response
+
+__all__ = ["blueprint", "prefer_wait"]
+
+blueprint = Blueprint("actions", __name__)
+
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
+#: Status of a synchronous run that was cancelled before it produced its output.
+CANCELLED_STATUS = 409
+
+
+def _servient() -> Servient:
+    servient: Servient = current_app.config["SERVIENT"]
+    return servient
+
+
+def prefer_wait(header: str | None, default: float) -> float:
+    """The wait window from an RFC 7240 ``Prefer`` header (``wait=N``, ``respond-async``)."""
+    if not header:
+        return default
+    match = _PREFER_WAIT.search(header)
+    if match:
+        return float(match.group(1))
+    if "respond-async" in header.lower():
+        return 0.0
+    return default
+
+
+def _record(invocation: Invocation) -> dict[str, Any]:
+    return invocation.as_record(request.host_url)
+
+
+def _records(invocations: list[Invocation]) -> list[dict[str, Any]]:
+    return [_record(invocation) for invocation in invocations]
+
+
+@blueprint.route("/things/<thing>/actions/<name>", methods=["POST"])
+async def invoke(thing: str, name: str) -> Response:
+    """``invokeaction``: validate, start a tracked run, answer per ``synchronous``."""
+    servient = _servient()
+    affordance = servient.action_affordance(thing, name)
+    input_value = await read_json_body(default=None)
+    invocation = servient.invoke_action(thing, name, input_value)
+    if affordance.synchronous:
+        await servient.invocations.wait(invocation, None)
+        return _synchronous_response(invocation)
+    default = affordance.wait if affordance.wait is not None else servient.settings.action_wait
+    await servient.invocations.wait(invocation, prefer_wait(request.headers.get("Prefer"), default))
+    response = json_response(_record(invocation))
+    response.status_code = 201
+    response.headers["Location"] = _record(invocation)["href"]
+    return response
+
+
+def _synchronous_response(invocation: Invocation) -> Response:
+    if invocation.status == "completed":
+        if invocation.affordance.output_schema is None:
+            return Response(status=204)
+        return Response(
+            dumps(invocation.output), status=200, content_type=invocation.affordance.content_type
+        )
+    exception = invocation.exception or RuntimeError("the action failed")
+    status = (
+        CANCELLED_STATUS if isinstance(exception, InvocationCancelled) else status_for(exception)
+    )
+    problem = {**problem_for(exception), "invocation": invocation.as_record(request.host_url)}
+    return problem_response(problem, status)
+
+
+@blueprint.route("/things/<thing>/actions/<name>", methods=["GET"])
+async def list_action_runs(thing: str, name: str) -> Response:
+    """LabThings-style list of one action's runs, newest first."""
+    servient = _servient()
+    servient.action_affordance(thing, name)
+    return json_response(_records(servient.invocations.list(thing=thing, action=name)))
+
+
+@blueprint.route("/things/<thing>/actions", methods=["GET"])
+async def query_all_actions(thing: str) -> Response:
+    """``queryallactions``: an object keyed by action name, each array newest first."""
+    servient = _servient()
+    names = servient.thing(thing).actions
+    return json_response(
+        {name: _records(servient.invocations.list(thing=thing, action=name)) for name in names}
+    )
+
+
+@blueprint.route("/actions", methods=["GET"])
+async def list_all() -> Response:
+    """Every invocation of the servient, newest first; filters ``thing``, ``action``, ``status``."""
+    status = request.args.get("status")
+    if status is not None and status not in {"pending", "running", *FINISHED}:
+        raise InputError(f"unknown status {status!r}", pointer="/status")
+    invocations = _servient().invocations.list(
+        thing=request.args.get("thing"), action=request.args.get("action"), status=status
+    )
+    response = json_response(_records(invocations))
+    policy = _servient().invocations.policy
+    response.headers["X-Retention"] = (
+        f"seconds={policy['retentionSeconds']}, max-records={policy['maxRecords']}"
+    )
+    return response
+
+
+@blueprint.route("/actions/<invocation_id>", methods=["GET"])
+async def query(invocation_id: str) -> Response:
+    """``queryaction``: the record (404 once unknown or expired)."""
+    return json_response(_record(_servient().invocations.get(invocation_id)))
+
+
+@blueprint.route("/actions/<invocation_id>", methods=["DELETE"])
+async def cancel(invocation_id: str) -> Response:
+    """``cancelaction``: cancel a pending or running run; remove a finished record."""
+    _servient().invocations.cancel_or_remove(invocation_id)
+    return Response(status=204)
+
+
+@blueprint.route("/actions/<invocation_id>/output", methods=["GET"])
+async def output(invocation_id: str) -> Response:
+    """The raw output with the action's declared content type (404 until completed)."""
+    invocation = _servient().invocations.get(invocation_id)
+    if invocation.status != "completed":
+        from .._errors import NotFoundError
+
+        raise NotFoundError(
+            f"invocation {invocation_id} has no output (status {invocation.status})",
+            kind="output",
+        )
+    if invocation.affordance.output_schema is None:
+        return Response(status=204)
+    return Response(
+        dumps(invocation.output), status=200, content_type=invocation.affordance.content_type
+    )
