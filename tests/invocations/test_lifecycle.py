@@ -1,0 +1,333 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+import wot_labthing as wl
+from wot_labthing import _invocations
+
+from .conftest import Lab, assert_record, wait_status
+
+JSON = {"Content-Type": "application/json"}
+
+
+async def test_quick_async_action_answers_201_completed_with_location(serve, lab: Lab) -> None:
+    async with serve([lab]) as (server, client):
+        response = await client.post("things/lab/actions/double", json={"x": 21})
+        assert response.status_code == 201
+        record = assert_record(response.json())
+        assert response.headers["Location"] == record["href"]
+        assert record["href"] == f"{server.url}actions/{record['id']}"
+        assert record["status"] == "completed"
+        assert record["output"] == 42
+        assert record["input"] == {"x": 21}
+        assert record["timeRequested"] <= record["timeStarted"] <= record["timeEnded"]
+        assert [entry["message"] for entry in record["log"]] == ["doubling 21"]
+        output = await client.get(record["href"] + "/output")
+        assert output.status_code == 200 and output.json() == 42
+        assert {link["rel"] for link in record["links"]} == {"self", "output"}
+
+
+async def test_slow_action_answers_within_the_window_then_completes(serve, lab: Lab) -> None:
+    settings = wl.ServientSettings(action_wait=0.2)
+    async with serve([lab], settings) as (_, client):
+        started = time.monotonic()
+        response = await client.post("things/lab/actions/steps", json={"n": 20, "delay": 0.05})
+        assert time.monotonic() - started < 0.9
+        assert response.status_code == 201
+        record = assert_record(response.json())
+        assert record["status"] == "running"
+        assert 0 <= record["progress"] < 100
+        final = await wait_status(client, response.headers["Location"], {"completed"})
+        assert final["output"] == 20 and final["progress"] == 100
+
+
+async def test_status_code_never_depends_on_timing(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        immediate = await client.post(
+            "things/lab/actions/double", json={"x": 1}, headers={"Prefer": "respond-async"}
+        )
+        waited = await client.post(
+            "things/lab/actions/double", json={"x": 1}, headers={"Prefer": "wait=5"}
+        )
+        assert immediate.status_code == waited.status_code == 201
+        assert waited.json()["status"] == "completed"
+
+
+async def test_prefer_respond_async_answers_at_once(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        started = time.monotonic()
+        response = await client.post(
+            "things/lab/actions/steps",
+            json={"n": 10, "delay": 0.1},
+            headers={"Prefer": "respond-async"},
+        )
+        assert time.monotonic() - started < 0.5
+        assert response.json()["status"] in {"pending", "running"}
+        await client.delete(response.headers["Location"])
+
+
+async def test_synchronous_actions_answer_with_their_output(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        response = await client.post("things/lab/actions/hello", json={"name": "lab"})
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == "hello lab"
+        empty = await client.post("things/lab/actions/nothing")
+        assert empty.status_code == 204 and empty.content == b""
+        runs = (await client.get("actions", params={"action": "hello"})).json()
+        assert [run["status"] for run in runs] == ["completed"]
+
+
+async def test_invalid_input_is_400_with_pointer_and_leaves_no_record(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        for body in ({"x": "seven"}, {}, {"x": 1, "extra": 2}):
+            response = await client.post("things/lab/actions/double", json=body)
+            assert response.status_code == 400
+            assert response.headers["content-type"] == "application/problem+json"
+        wrong_type = await client.post("things/lab/actions/double", json={"x": "seven"})
+        assert wrong_type.json()["pointer"] == "/x"
+        malformed = await client.post("things/lab/actions/double", content=b"{", headers=JSON)
+        assert malformed.status_code == 400
+        assert (await client.get("actions")).json() == []
+        assert (await client.get("things/lab/actions/double")).json() == []
+
+
+async def test_failure_records_a_problem_and_the_traceback(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        record = assert_record((await client.post("things/lab/actions/fail")).json())
+        assert record["status"] == "failed"
+        assert record["error"]["type"] == "urn:wot-labthing:problem:internal-error"
+        assert record["error"]["exception"] == "RuntimeError"
+        assert record["error"]["detail"] == "kaput"
+        assert "Traceback" in record["log"][-1]["traceback"]
+        assert "kaput" in record["log"][-1]["traceback"]
+        missing = await client.get(record["href"] + "/output")
+        assert missing.status_code == 404
+
+
+async def test_cancel_a_running_sync_action_runs_the_abort_hook(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        response = await client.post(
+            "things/lab/actions/guarded", headers={"Prefer": "respond-async"}
+        )
+        href = response.headers["Location"]
+        await wait_status(client, href, {"running"})
+        cancel = await client.delete(href)
+        assert cancel.status_code == 204
+        record = await wait_status(client, href, {"failed"})
+        assert record["error"]["type"] == "urn:wot-labthing:problem:cancelled"
+        assert "client request" in record["error"]["detail"]
+        assert lab.aborted.is_set()
+        assert "traceback" not in record["log"][-1]
+        # The record stays after a cancel; a second DELETE removes the finished record.
+        assert (await client.delete(href)).status_code == 204
+        assert (await client.get(href)).status_code == 404
+
+
+async def test_cancel_an_async_action_uses_task_cancellation(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        response = await client.post(
+            "things/lab/actions/sleeper", json={"seconds": 30}, headers={"Prefer": "respond-async"}
+        )
+        href = response.headers["Location"]
+        running = await wait_status(client, href, {"running"})
+        assert running["progress"] == 10
+        await client.delete(href)
+        record = await wait_status(client, href, {"failed"}, timeout=2)
+        assert record["error"]["type"].endswith(":cancelled")
+        assert [entry["message"] for entry in record["log"]][0] == "async sleeping"
+
+
+async def test_finished_record_is_removed_by_delete(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        href = (await client.post("things/lab/actions/double", json={"x": 2})).headers["Location"]
+        assert (await client.delete(href)).status_code == 204
+        gone = await client.get(href)
+        assert gone.status_code == 404
+        assert gone.headers["content-type"] == "application/problem+json"
+        assert (await client.delete(href)).status_code == 404
+
+
+async def test_timeout_fails_the_run_with_a_timeout_problem(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        response = await client.post("things/lab/actions/overdue", headers={"Prefer": "wait=3"})
+        record = assert_record(response.json())
+        assert record["status"] == "failed"
+        assert record["error"]["type"] == "urn:wot-labthing:problem:action-timeout"
+
+
+async def test_retention_expires_finished_records_by_timer(
+    serve, lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_invocations, "SWEEP_INTERVAL", 0.05)
+    settings = wl.ServientSettings(action_retention=0.2)
+    async with serve([lab], settings) as (server, client):
+        running = await client.post(
+            "things/lab/actions/steps",
+            json={"n": 40, "delay": 0.02},
+            headers={"Prefer": "respond-async"},
+        )
+        done = await client.post("things/lab/actions/double", json={"x": 1})
+        assert (await client.get(done.headers["Location"])).status_code == 200
+        await asyncio.sleep(0.5)
+        # The finished one expired without any new request; the running one never expires.
+        assert (await client.get(done.headers["Location"])).status_code == 404
+        still = (await client.get(running.headers["Location"])).json()
+        assert still["status"] in {"running", "completed"}
+        assert "seconds=0.2" in (await client.get("actions")).headers["X-Retention"]
+
+
+async def test_max_records_evicts_oldest_finished_never_running(serve, lab: Lab) -> None:
+    settings = wl.ServientSettings(action_max_records=3)
+    async with serve([lab], settings) as (_, client):
+        slow = await client.post(
+            "things/lab/actions/steps",
+            json={"n": 50, "delay": 0.02},
+            headers={"Prefer": "respond-async"},
+        )
+        for x in range(5):
+            await client.post("things/lab/actions/double", json={"x": x})
+        records = (await client.get("actions")).json()
+        assert len(records) == 3
+        assert slow.json()["id"] in {record["id"] for record in records}
+        assert [record["input"]["x"] for record in records if record["action"] == "double"] == [
+            4,
+            3,
+        ]
+
+
+async def test_exclusive_actions_queue_and_never_overlap(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "things/lab/actions/move",
+                    json={"seconds": 0.1},
+                    headers={"Prefer": "respond-async"},
+                )
+                for _ in range(3)
+            )
+        )
+        statuses = sorted(response.json()["status"] for response in responses)
+        assert "pending" in statuses
+        for response in responses:
+            await wait_status(client, response.headers["Location"], {"completed"})
+        assert lab.max_concurrent == 1
+
+
+async def test_exclusive_reject_mode_answers_503_with_retry_after(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        first = await client.post(
+            "things/lab/actions/strict_move", headers={"Prefer": "respond-async"}
+        )
+        assert first.status_code == 201
+        second = await client.post("things/lab/actions/strict_move")
+        assert second.status_code == 503
+        assert second.headers["Retry-After"] == "3"
+        assert second.json()["type"].endswith(":busy")
+        assert len((await client.get("things/lab/actions/strict_move")).json()) == 1
+
+
+async def test_server_stays_responsive_while_every_worker_blocks(serve, lab: Lab) -> None:
+    settings = wl.ServientSettings(action_workers=2)
+    async with serve([lab], settings) as (_, client):
+        runs = [
+            await client.post(
+                "things/lab/actions/blocking",
+                json={"seconds": 2},
+                headers={"Prefer": "respond-async"},
+            )
+            for _ in range(3)
+        ]
+        await wait_status(client, runs[0].headers["Location"], {"running"})
+        started = time.monotonic()
+        assert (await client.get("things/lab/properties/ping")).json() == "pong"
+        listing = await client.get("actions", params={"action": "blocking"})
+        elapsed = time.monotonic() - started
+        assert elapsed < 0.5, elapsed
+        # Two workers: two runs are running, the third waits for a worker as pending.
+        assert sorted(run["status"] for run in listing.json()) == ["pending", "running", "running"]
+
+
+async def test_shutdown_cancels_running_actions(lab: Lab) -> None:
+    servient = wl.Servient([lab], settings=wl.ServientSettings(shutdown_grace=2))
+    await servient.start()
+    guarded = servient.invoke_action("lab", "guarded", None)
+    sleeper = servient.invoke_action("lab", "sleeper", {"seconds": 60})
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    await servient.stop()
+    assert time.monotonic() - started < 2
+    for invocation in (guarded, sleeper):
+        record = invocation.as_record()
+        assert record["status"] == "failed"
+        assert record["error"]["type"].endswith(":cancelled")
+        assert "shut down" in record["error"]["detail"]
+    assert lab.aborted.is_set()
+
+
+async def test_profile_shapes_and_filters(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        await client.post("things/lab/actions/double", json={"x": 1})
+        await client.post("things/lab/actions/double", json={"x": 2})
+        await client.post("things/lab/actions/fail")
+        everything = await client.get("things/lab/actions")
+        assert everything.status_code == 200
+        keyed: dict[str, Any] = everything.json()
+        assert set(keyed) == set(Lab.actions)
+        assert [run["input"]["x"] for run in keyed["double"]] == [2, 1]
+        for runs in keyed.values():
+            for run in runs:
+                assert_record(run)
+        failed = (await client.get("actions", params={"status": "failed"})).json()
+        assert [run["action"] for run in failed] == ["fail"]
+        assert (await client.get("actions", params={"thing": "other"})).json() == []
+        assert (await client.get("actions", params={"status": "bogus"})).status_code == 400
+        assert (await client.get("things/lab/actions/nope")).status_code == 404
+        assert (await client.post("things/lab/actions/nope")).status_code == 404
+
+
+async def test_td_offers_action_forms_that_work(serve, lab: Lab, assert_valid_td) -> None:
+    async with serve([lab]) as (server, client):
+        td = (await client.get("things/lab")).json()
+        assert_valid_td(td)
+        double = td["actions"]["double"]
+        assert double["synchronous"] is False
+        ops = [form["op"] for form in double["forms"]]
+        assert ops == ["invokeaction", "queryaction", "cancelaction"]
+        assert "actionID" in double["uriVariables"]
+        assert [form["op"] for form in td["actions"]["hello"]["forms"]] == ["invokeaction"]
+        assert td["actions"]["hello"]["synchronous"] is True
+        assert any(form["op"] == "queryallactions" for form in td["forms"])
+        from urllib.parse import urljoin
+
+        invoke = double["forms"][0]
+        response = await client.request(
+            invoke["htv:methodName"], urljoin(td["base"], invoke["href"]), json={"x": 3}
+        )
+        query = double["forms"][1]
+        url = urljoin(td["base"], query["href"].replace("{actionID}", response.json()["id"]))
+        assert url == response.headers["Location"]
+        assert (await client.request(query["htv:methodName"], url)).json()["output"] == 6
+
+
+async def test_context_helpers_are_noops_outside_an_invocation(lab: Lab) -> None:
+    assert wl.current_task() is None
+    wl.update_task_progress(50)
+    wl.update_task_data({"partial": 1})
+    wl.raise_if_cancelled()
+    wl.cancellable_sleep(0.001)
+    with wl.abort_hook(lambda: None):
+        pass
+    assert lab.steps(n=2, delay=0) == 2
+    assert lab.context_probe() is False
+
+
+async def test_current_task_inside_a_run(serve, lab: Lab) -> None:
+    async with serve([lab]) as (_, client):
+        record = (await client.post("things/lab/actions/context_probe")).json()
+        assert record["output"] is True
