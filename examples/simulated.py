@@ -38,8 +38,11 @@ class SimulatedStage(wl.Thing):
         distance = max(abs(b - a) for a, b in zip(start, target, strict=True)) or 1
         steps = max(1, min(50, distance // 100))
         for step in range(1, steps + 1):
-            time.sleep(distance / self.speed / steps)
-            self._position = [a + (b - a) * step // steps for a, b in zip(start, target, strict=True)]
+            wl.cancellable_sleep(distance / self.speed / steps)
+            wl.update_task_progress(100 * step / steps)
+            self._position = [
+                a + (b - a) * step // steps for a, b in zip(start, target, strict=True)
+            ]
             self.notify_property_changed("position", list(self._position))
         return list(self._position)
 

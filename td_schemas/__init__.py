@@ -1,0 +1,1 @@
+"""JSON Schemas shipped with wot-labthing (loaded with importlib.resources)."""

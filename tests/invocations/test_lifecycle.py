@@ -139,7 +139,7 @@ async def test_cancel_an_async_action_uses_task_cancellation(serve, lab: Lab) ->
         await client.delete(href)
         record = await wait_status(client, href, {"failed"}, timeout=2)
         assert record["error"]["type"].endswith(":cancelled")
-        assert [entry["message"] for entry in record["log"]][0] == "async sleeping"
+        assert next(entry["message"] for entry in record["log"]) == "async sleeping"
 
 
 async def test_finished_record_is_removed_by_delete(serve, lab: Lab) -> None:
