@@ -401,6 +401,8 @@ class InvocationManager:
                 self._finish(record, FAILED, exception=exc)
                 return
         record.status = status
+        if status == COMPLETED and record.progress is not None:
+            record.progress = 100
         if record.time_started is None and status == COMPLETED:
             record.time_started = _now()
         record.time_ended = _now()

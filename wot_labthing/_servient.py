@@ -63,7 +63,7 @@ class Servient:
     ) -> None:
         self.settings = settings or ServientSettings()
         self.things: dict[str, Thing] = {}
-        self.hub = EventHub()
+        self.hub = EventHub(max_subscribers=self.settings.max_subscribers)
         self.invocations = InvocationManager(self.settings, self.hub)
         self._property_pool = self._new_pool()
         self._started = False

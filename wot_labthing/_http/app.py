@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Quart
 
 from .._servient import Servient
-from . import actions, properties, things
+from . import actions, observe, properties, things
 from .problems import install_error_handlers
 
 __all__ = ["create_app"]
@@ -21,7 +21,8 @@ def create_app(servient: Servient) -> Quart:
     app.config["SERVIENT"] = servient
     app.config["MAX_CONTENT_LENGTH"] = servient.settings.max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
+    app.config["RESPONSE_TIMEOUT"] = None  # streams set their own; no global cut-off
     install_error_handlers(app)
-    for module in (things, properties, actions):
+    for module in (things, properties, actions, observe):
         app.register_blueprint(module.blueprint)
     return app

@@ -24,6 +24,7 @@ __all__ = ["directory_description", "thing_description", "thing_path"]
 
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
+EVENT_STREAM = "text/event-stream"
 _SECURITY = {"securityDefinitions": {"nosec_sc": {"scheme": "nosec"}}, "security": "nosec_sc"}
 _ERRORS = [{"success": False, "contentType": PROBLEM_JSON}]
 
@@ -54,9 +55,18 @@ def property_forms(name: str, prop: PropertyAffordance) -> list[dict[str, Any]]:
     return forms
 
 
+def _observe_pair(longpoll: str, sse: str, ops: list[str]) -> list[dict[str, Any]]:
+    """A long-poll form (no method: node-wot's HEAD probe) and then an SSE Profile form."""
+    return [
+        _form(longpoll, ops, None, subprotocol="longpoll"),
+        _form(sse, ops, "GET", subprotocol="sse", response={"contentType": EVENT_STREAM}),
+    ]
+
+
 def observe_property_forms(name: str) -> list[dict[str, Any]]:
     """Observe forms of an observable property: long poll first (node-wot), then SSE."""
-    return []
+    ops = ["observeproperty", "unobserveproperty"]
+    return _observe_pair(f"properties/{name}/observable", f"properties/{name}/sse", ops)
 
 
 def action_forms(name: str, action: ActionAffordance) -> list[dict[str, Any]]:
@@ -85,7 +95,8 @@ INVOCATION_VARIABLES = {
 
 def event_forms(name: str, event: EventAffordance) -> list[dict[str, Any]]:
     """Subscribe forms of one event: long poll first (node-wot), then SSE."""
-    return []
+    ops = ["subscribeevent", "unsubscribeevent"]
+    return _observe_pair(f"events/{name}", f"events/{name}/sse", ops)
 
 
 def root_forms(thing: Thing) -> list[dict[str, Any]]:
@@ -94,6 +105,26 @@ def root_forms(thing: Thing) -> list[dict[str, Any]]:
         _form("properties", "readallproperties", "GET", additionalResponses=_ERRORS),
         _form("properties", "writemultipleproperties", "PUT", additionalResponses=_ERRORS),
     ]
+    if any(prop.observable for prop in thing.properties.values()):
+        forms.append(
+            _form(
+                "streams/properties",
+                ["observeallproperties", "unobserveallproperties"],
+                "GET",
+                subprotocol="sse",
+                response={"contentType": EVENT_STREAM},
+            )
+        )
+    if thing.events:
+        forms.append(
+            _form(
+                "streams/events",
+                ["subscribeallevents", "unsubscribeallevents"],
+                "GET",
+                subprotocol="sse",
+                response={"contentType": EVENT_STREAM},
+            )
+        )
     if thing.actions:
         forms.append(_form("actions", "queryallactions", "GET", additionalResponses=_ERRORS))
     return forms
