@@ -21,6 +21,8 @@ class SimulatedStage(wl.Thing):
         default=1000.0, minimum=1, maximum=100000, unit="steps/s", description="Move speed."
     )
 
+    moved = wl.event(data=list[int], description="Emitted with the position after every move.")
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._position = [0, 0, 0]
@@ -44,6 +46,7 @@ class SimulatedStage(wl.Thing):
                 a + (b - a) * step // steps for a, b in zip(start, target, strict=True)
             ]
             self.notify_property_changed("position", list(self._position))
+        self.moved.emit(list(self._position))
         return list(self._position)
 
 

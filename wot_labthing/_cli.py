@@ -64,6 +64,7 @@ async def _run_servient(config: ServientConfig, servient: Servient) -> int:
         print(f"directory: {server.url}.well-known/wot", flush=True)
         for url in server.td_urls():
             print(f"TD: {url}", flush=True)
+        print("ready (Ctrl-C stops the servient)", flush=True)
         await stop.wait()
         print("shutting down: cancelling running actions", file=sys.stderr, flush=True)
     finally:
