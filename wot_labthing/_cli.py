@@ -82,13 +82,17 @@ async def _start_advertising(config: ServientConfig, server: Any) -> Any:
         from ._discovery import advertise_servient
     except ImportError:  # pragma: no cover - discovery not installed
         return None
-    return await advertise_servient(
-        server.servient,
-        host=config.host,
-        port=server.port,
-        allow_loopback=config.mdns_loopback,
-        legacy=config.mdns_legacy,
-    )
+    try:
+        return await advertise_servient(
+            server.servient,
+            host=config.host,
+            port=server.port,
+            allow_loopback=config.mdns_loopback,
+            legacy=config.mdns_legacy,
+        )
+    except Exception as exc:  # serving matters more than being found
+        _log.warning("mDNS advertising failed, serving without it: %s", exc)
+        return None
 
 
 def _td(args: argparse.Namespace) -> int:
