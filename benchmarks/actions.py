@@ -1,0 +1,199 @@
+"""Action invocation benchmark: wot-labthing side by side with labthings-fastapi 0.3.0.
+
+    .venv/bin/python benchmarks/actions.py [--counts 2000 10000] [--skip-peer]
+
+labthings-fastapi is installed by this script into its own venv (benchmarks/.peer-venv) and
+serves an equivalent Thing (`quick`, and `wait(seconds)`; its actions run in threads, ours
+is `async def`). Figures: quick-action round trip (POST until output) sequential and at
+concurrency 16; N concurrent wait(2 s) invocations: seconds until all accepted, until all
+completed, failed requests, peak server RSS, RSS per retained record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _harness import ROOT, load, script_server, servient
+
+PEER_VENV = ROOT / "benchmarks" / ".peer-venv"
+PEER_SERVER = """
+import socket, time, uvicorn
+import labthings_fastapi as lt
+class Bench(lt.Thing):
+    @lt.action
+    def quick(self) -> int:
+        return 1
+    @lt.action
+    def wait(self, seconds: float = 2) -> float:
+        time.sleep(seconds)
+        return seconds
+server = lt.ThingServer.from_things({"bench": Bench})
+sock = socket.socket(); sock.bind(("127.0.0.1", 0)); port = sock.getsockname()[1]; sock.close()
+print(f"http://127.0.0.1:{port}/", flush=True)
+uvicorn.run(server.app, host="127.0.0.1", port=port, log_level="error")
+"""
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process and its children, in MiB."""
+    total = 0
+    for candidate in [pid, *_children(pid)]:
+        try:
+            with open(f"/proc/{candidate}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    return [int(p) for p in out.split()]
+
+
+def ensure_peer() -> str | None:
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        result = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "labthings-fastapi==0.3.0", "uvicorn"],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            print("labthings-fastapi could not be installed:", result.stderr[-500:])
+            return None
+    return str(python)
+
+
+class Target:
+    def __init__(self, name: str, url: str, invoke: str, poll: Any) -> None:
+        self.name, self.url, self.invoke, self.poll = name, url, invoke, poll
+
+
+async def round_trip(client: httpx.AsyncClient, target: Target, action: str, body: Any) -> Any:
+    response = await client.post(f"{target.url}{target.invoke}{action}", json=body)
+    record = response.json()
+    while record.get("status") not in ("completed", "failed", "error", "cancelled"):
+        await asyncio.sleep(0.01)
+        record = (await client.get(target.poll(record))).json()
+    return record
+
+
+async def quick(target: Target, total: int, concurrency: int) -> dict[str, float]:
+    async def one(client: httpx.AsyncClient) -> httpx.Response:
+        record = await round_trip(client, target, "quick", {})
+        return httpx.Response(200 if record.get("output") == 1 else 500)
+
+    return await load(one, total=total, concurrency=concurrency)
+
+
+async def many_waits(target: Target, count: int, pid: int) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=256)
+    failures = 0
+    peak = rss_mb(pid)
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+        started = time.perf_counter()
+
+        async def post() -> Any:
+            nonlocal failures
+            try:
+                response = await client.post(
+                    f"{target.url}{target.invoke}wait", json={"seconds": 2},
+                    headers={"Prefer": "respond-async"},
+                )
+                if response.status_code >= 400:
+                    failures += 1
+                    return None
+                return response.json()
+            except httpx.HTTPError:
+                failures += 1
+                return None
+
+        records = await asyncio.gather(*(post() for _ in range(count)))
+        accepted = time.perf_counter() - started
+        peak = max(peak, rss_mb(pid))
+        pending = [record for record in records if record is not None]
+        while pending:
+            await asyncio.sleep(0.5)
+            peak = max(peak, rss_mb(pid))
+            sample = await asyncio.gather(
+                *(client.get(target.poll(record)) for record in pending[-50:])
+            )
+            if all(r.json().get("status") in ("completed", "error", "failed") for r in sample):
+                statuses = await asyncio.gather(
+                    *(client.get(target.poll(record)) for record in pending)
+                )
+                pending = [
+                    record for record, r in zip(pending, statuses, strict=True)
+                    if r.json().get("status") not in ("completed", "error", "failed")
+                ]
+            if time.perf_counter() - started > 600:
+                failures += len(pending)
+                break
+        completed = time.perf_counter() - started
+    after = rss_mb(pid)
+    return {"accepted_s": accepted, "completed_s": completed, "failures": failures,
+            "peak_rss_mb": peak, "rss_mb_after": after}
+
+
+async def measure(target: Target, counts: list[int], baseline_rss: float, pid: int) -> None:
+    print(f"== {target.name}")
+    seq = await quick(target, 300, 1)
+    conc = await quick(target, 600, 16)
+    print(f"  quick round trip, sequential:     {seq['rps']:8.0f}/s  p50 {seq['p50_ms']:.1f} ms"
+          f"  p99 {seq['p99_ms']:.1f} ms  failures {seq['failures']:.0f}")
+    print(f"  quick round trip, concurrency 16: {conc['rps']:8.0f}/s  p50 {conc['p50_ms']:.1f} ms"
+          f"  p99 {conc['p99_ms']:.1f} ms  failures {conc['failures']:.0f}")
+    for count in counts:
+        figures = await many_waits(target, count, pid)
+        per_record = 1024 * (figures["rss_mb_after"] - baseline_rss) / max(1, count + 900)
+        print(f"  {count} concurrent wait(2 s): accepted in {figures['accepted_s']:.1f} s, "
+              f"completed in {figures['completed_s']:.1f} s, failures {figures['failures']:.0f}, "
+              f"peak RSS {figures['peak_rss_mb']:.0f} MiB, ~{per_record:.1f} KiB per record")
+
+
+async def run(counts: list[int], skip_peer: bool) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    with servient("benchmarks/bench.toml") as (url, pid):
+        target = Target(
+            "wot-labthing", url, "things/bench/actions/", lambda record: record["href"]
+        )
+        await measure(target, counts, rss_mb(pid), pid)
+    if skip_peer:
+        return
+    python = ensure_peer()
+    if python is None:
+        return
+    with script_server(PEER_SERVER, python=python) as (url, pid):
+        time.sleep(2)
+        target = Target(
+            "labthings-fastapi 0.3.0", url, "bench/",
+            lambda record: f"{url}action_invocations/{record['id']}",
+        )
+        await measure(target, counts, rss_mb(pid), pid)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--counts", type=int, nargs="+", default=[2000, 10000])
+    parser.add_argument("--skip-peer", action="store_true")
+    args = parser.parse_args()
+    asyncio.run(run(args.counts, args.skip_peer))
+
+
+if __name__ == "__main__":
+    main()
