@@ -4,44 +4,77 @@ node-wot observes over long polling and its SSE client drops named events, while
 the WoT HTTP SSE Profile requires ``event: <name>``; so every observable
 affordance offers both, long polling first (see ``forms.py``).
 
-Long polling: ``HEAD`` answers 202 at once (node-wot's 1 s probe); ``GET`` is held
-until the next change and answers that one value. So that a client re-polling at
-once loses nothing, each poller keeps a buffered subscription between its
-requests, keyed by the client's address, user agent and the affordance, for
-:data:`LONGPOLL_GRACE` seconds after its last request. Two pollers on one host
-with the same user agent share that buffer; they can tell themselves apart with
-a ``client`` query parameter.
+Long polling (``.../properties/{p}/observable``, ``.../events/{e}``)
+    ``HEAD`` answers 202 at once (node-wot's 1 s probe). ``GET`` is held until the
+    next change and answers that one value as JSON. Between requests a client
+    keeps a *poller*: a buffered subscription that outlives each request by
+    :data:`LONGPOLL_GRACE` seconds, so changes that happen while the client is
+    between two polls are answered by its next GET, oldest first (bounded like
+    every subscription: when it overflows, the oldest are dropped and the next
+    answer carries ``X-Messages-Dropped: N``). The HEAD probe already creates the
+    poller, so nothing is lost between node-wot's probe and its first GET.
 
-SSE: ``text/event-stream`` with ``id``, ``event`` and ``data`` per message,
-replay after ``Last-Event-ID`` from the hub's bounded history, and keep-alive
-comments every :data:`KEEPALIVE` seconds. No response timeout applies.
+    Which poller is the client's? Every answer sets a cookie (``wot-longpoll``,
+    scoped to the affordance's path) naming the poller; clients that keep cookies
+    (browsers, httpx, requests sessions) are therefore told apart, even many on
+    one host. Clients that keep no cookies (node-wot 0.9.2 sends none and opens a
+    new connection per request) are matched by (address, User-Agent, affordance);
+    a cookie-less HEAD always starts a fresh poller under that key. Known limits:
+    two cookie-less clients on one host observing the same affordance share a
+    poller (when both are waiting each receives every change, but a change that
+    arrives while only one is waiting, or a backlog, goes to whichever asks
+    first); and two cookie clients that skip the HEAD probe and send their first
+    GETs at the same moment may end up sharing one too. Use SSE, or one such
+    client per host, when that matters.
+
+    A GET held for :data:`LONGPOLL_HOLD` seconds without a change answers 204;
+    at shutdown held GETs answer 503 with ``Retry-After``.
+
+Server-Sent Events (``.../sse``, ``/streams/properties``, ``/streams/events``)
+    ``text/event-stream`` with ``id``, ``event`` and ``data`` per message, replay
+    after ``Last-Event-ID`` from the hub's bounded history, keep-alive comments
+    every :data:`KEEPALIVE` seconds, and no response timeout. A lagging reader's
+    lost messages are marked with a ``: dropped N messages`` comment before the
+    next event (ids jump too); a replay that cannot reach back far enough starts
+    with a ``: history incomplete`` comment. Unsubscribing is closing the stream.
+
+Invocation updates (``/actions/{id}/events``)
+    The current record first, then every update of that one invocation (status,
+    progress, data, output), each an SSE message named after the action; the
+    stream ends after the record that reports ``completed`` or ``failed``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Quart, Response, current_app, request
 
 from .._errors import NotFoundError
-from .._events import Delivery, Filter, Subscription, topic_filter
+from .._events import Delivery, Message, Subscription, Topic
+from .._invocations import FINISHED
 from .._jsonutil import dumps
 from .._servient import Servient
 
-__all__ = ["KEEPALIVE", "LONGPOLL_GRACE", "blueprint"]
+__all__ = ["KEEPALIVE", "LONGPOLL_GRACE", "LONGPOLL_HOLD", "blueprint", "longpoll_count"]
 
 blueprint = Blueprint("observe", __name__)
 
-#: Seconds between SSE keep-alive comments.
+#: Seconds between SSE keep-alive comments on an idle stream.
 KEEPALIVE = 15.0
 #: Seconds a long-poll buffer outlives its client's last request.
 LONGPOLL_GRACE = 30.0
 #: Seconds a long-poll GET is held before answering 204 (the client polls again).
-LONGPOLL_HOLD = 300.0
+LONGPOLL_HOLD = 600.0
+#: The cookie that names a long-poll client's buffer.
+COOKIE = "wot-longpoll"
+
+EVENT_STREAM = "text/event-stream"
+_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _servient() -> Servient:
@@ -51,67 +84,180 @@ def _servient() -> Servient:
 
 # Long polling -------------------------------------------------------------------
 
+_Affordance = tuple[str, str, str]
+_TIMED_OUT: Any = object()
+
 
 class _Poller:
-    def __init__(self, subscription: Subscription) -> None:
+    """One long-poll client's buffered subscription to one affordance."""
+
+    def __init__(
+        self,
+        registry: _Pollers,
+        affordance: _Affordance,
+        subscription: Subscription,
+        fallback_key: tuple[str, ...] | None,
+    ) -> None:
+        self.registry = registry
+        self.affordance = affordance
         self.subscription = subscription
+        self.fallback_key = fallback_key
+        self.token = secrets.token_urlsafe(16)
+        self.waiters: set[asyncio.Future[Delivery | None]] = set()
         self.last_seen = time.monotonic()
-        self.lock = asyncio.Lock()
+        self.closed = False
+        subscription.on_message = self._flush
+        self._timer = asyncio.get_running_loop().call_later(LONGPOLL_GRACE, self._expire)
+
+    def _flush(self) -> None:
+        """Answer every waiting GET with the oldest queued change (or the end)."""
+        live = [waiter for waiter in self.waiters if not waiter.done()]
+        if not live:
+            if self.subscription.exhausted:
+                self.close()
+            return
+        delivery = self.subscription.ready()
+        if delivery is None and not self.subscription.exhausted:
+            return
+        for waiter in live:
+            waiter.set_result(delivery)
+        self.waiters.clear()
+        if self.subscription.exhausted:
+            self.close()
+
+    async def take(self, hold: float) -> Delivery | None:
+        """The next change for this client; None at shutdown; ``_TIMED_OUT`` after ``hold``."""
+        self.last_seen = time.monotonic()
+        delivery = self.subscription.ready()
+        if delivery is not None or self.subscription.exhausted:
+            return delivery
+        waiter: asyncio.Future[Delivery | None] = asyncio.get_running_loop().create_future()
+        self.waiters.add(waiter)
+        try:
+            async with asyncio.timeout(hold):
+                return await waiter
+        except TimeoutError:
+            return _TIMED_OUT  # type: ignore[no-any-return]
+        finally:
+            self.waiters.discard(waiter)
+            self.last_seen = time.monotonic()
+
+    def _expire(self) -> None:
+        if self.closed:
+            return
+        idle = time.monotonic() - self.last_seen
+        if self.waiters or idle < LONGPOLL_GRACE:
+            delay = LONGPOLL_GRACE if self.waiters else LONGPOLL_GRACE - idle
+            self._timer = asyncio.get_running_loop().call_later(delay, self._expire)
+            return
+        self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._timer.cancel()
+        self.subscription.close()
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self.waiters.clear()
+        self.registry.forget(self)
 
 
-def _pollers() -> dict[tuple[str, ...], _Poller]:
-    pollers: dict[tuple[str, ...], _Poller] = current_app.config.setdefault("LONGPOLLERS", {})
+class _Pollers:
+    """Every live poller of one app, found by cookie token or by the cookie-less key."""
+
+    def __init__(self) -> None:
+        self.by_token: dict[str, _Poller] = {}
+        self.by_fallback: dict[tuple[str, ...], _Poller] = {}
+
+    def find(self, servient: Servient, affordance: _Affordance) -> _Poller:
+        token = request.cookies.get(COOKIE)
+        if token:
+            poller = self.by_token.get(token)
+            if poller is not None and poller.affordance == affordance and not poller.closed:
+                if poller.fallback_key is not None:  # it keeps cookies: stop sharing by address
+                    if self.by_fallback.get(poller.fallback_key) is poller:
+                        del self.by_fallback[poller.fallback_key]
+                    poller.fallback_key = None
+                return poller
+            return self._new(servient, affordance, None)
+        fallback = (request.remote_addr or "", request.headers.get("User-Agent", ""), *affordance)
+        poller = self.by_fallback.get(fallback)
+        if poller is None or poller.closed or request.method == "HEAD":
+            # a HEAD probe starts a subscription: a fresh buffer, so cookie clients that
+            # probe first never share one even when their probes interleave
+            poller = self._new(servient, affordance, fallback)
+        return poller
+
+    def _new(
+        self, servient: Servient, affordance: _Affordance, fallback: tuple[str, ...] | None
+    ) -> _Poller:
+        thing, kind, name = affordance
+        subscription = servient.hub.subscribe(Topic.of(thing, kind, [name]))
+        poller = _Poller(self, affordance, subscription, fallback)
+        self.by_token[poller.token] = poller
+        if fallback is not None:
+            self.by_fallback[fallback] = poller
+        return poller
+
+    def forget(self, poller: _Poller) -> None:
+        self.by_token.pop(poller.token, None)
+        if poller.fallback_key is not None and self.by_fallback.get(poller.fallback_key) is poller:
+            del self.by_fallback[poller.fallback_key]
+
+    def close(self) -> None:
+        for poller in list(self.by_token.values()):
+            poller.close()
+
+
+def _pollers(app: Quart | None = None) -> _Pollers:
+    config = (app or current_app).config
+    pollers = config.get("LONGPOLLERS")
+    if pollers is None:
+        pollers = config["LONGPOLLERS"] = _Pollers()
+    assert isinstance(pollers, _Pollers)
     return pollers
 
 
-def _sweep_pollers(pollers: dict[tuple[str, ...], _Poller]) -> None:
-    now = time.monotonic()
-    for key, poller in list(pollers.items()):
-        if not poller.lock.locked() and now - poller.last_seen > LONGPOLL_GRACE:
-            poller.subscription.close()
-            del pollers[key]
-
-
-def longpoll_count() -> int:
+def longpoll_count(app: Quart | None = None) -> int:
     """Long-poll buffers alive now (for tests and monitoring)."""
-    return len(_pollers())
+    return len(_pollers(app).by_token)
 
 
 async def _long_poll(thing: str, kind: str, name: str) -> Response:
-    if request.method == "HEAD":
-        return Response(status=202)
     servient = _servient()
-    pollers = _pollers()
-    _sweep_pollers(pollers)
-    key = (
-        request.remote_addr or "",
-        request.headers.get("User-Agent", ""),
-        request.args.get("client", ""),
-        thing,
-        kind,
-        name,
-    )
-    poller = pollers.get(key)
-    if poller is None or poller.subscription.closed:
-        subscription = servient.hub.subscribe(topic_filter(thing, kind, [name]))
-        poller = pollers[key] = _Poller(subscription)
-    async with poller.lock:
-        delivery = await poller.subscription.next(LONGPOLL_HOLD)
+    poller = _pollers().find(servient, (thing, kind, name))
+    if request.method == "HEAD":  # Quart routes HEAD to GET handlers: answer at once
         poller.last_seen = time.monotonic()
-    if delivery is None:
-        if poller.subscription.closed:
-            pollers.pop(key, None)
-            return Response(status=503, headers={"Retry-After": "1"})
-        return Response(status=204)
-    return Response(dumps(delivery.message.data), status=200, content_type="application/json")
+        response = Response(status=202)
+    else:
+        delivery = await poller.take(LONGPOLL_HOLD)
+        if delivery is _TIMED_OUT:
+            response = Response(status=204)
+        elif delivery is None:
+            response = Response(status=503, headers={"Retry-After": "1"})
+        else:
+            response = Response(delivery.message.text, status=200, content_type="application/json")
+            if delivery.dropped:
+                response.headers["X-Messages-Dropped"] = str(delivery.dropped)
+    response.timeout = None  # a held GET may outlast Quart's RESPONSE_TIMEOUT
+    response.headers["Cache-Control"] = "no-store"
+    response.set_cookie(COOKIE, poller.token, path=request.path, httponly=True, samesite="Strict")
+    return response
+
+
+def _observable(thing: str, name: str) -> None:
+    prop = _servient().property_affordance(thing, name)
+    if not prop.observable:
+        raise NotFoundError(f"property {name!r} is not observable", kind="properties", name=name)
 
 
 @blueprint.route("/things/<thing>/properties/<name>/observable", methods=["GET"])
 async def longpoll_property(thing: str, name: str) -> Response:
-    """``observeproperty`` by long polling (HEAD probe, then a held GET)."""
-    prop = _servient().property_affordance(thing, name)
-    if not prop.observable:
-        raise NotFoundError(f"property {name!r} is not observable", kind="properties")
+    """``observeproperty`` by long polling (HEAD probe, then held GETs)."""
+    _observable(thing, name)
     return await _long_poll(thing, "property", name)
 
 
@@ -126,125 +272,118 @@ async def longpoll_event(thing: str, name: str) -> Response:
 
 
 def _last_event_id() -> int | None:
-    text = request.headers.get("Last-Event-ID")
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        return None
+    text = request.headers.get("Last-Event-ID", "").strip()
+    return int(text) if text.isdigit() else None
 
 
-def _frame(delivery: Delivery, event: str | None = None) -> bytes:
-    lines = []
-    if delivery.dropped:
-        lines.append(f": dropped {delivery.dropped} messages")
+def _frame(delivery: Delivery) -> bytes:
     message = delivery.message
-    lines.append(f"id: {message.id}")
-    lines.append(f"event: {event or message.name}")
-    lines.append(f"data: {dumps(message.data)}")
-    return ("\n".join(lines) + "\n\n").encode()
+    frame = message.encoded.get("sse")
+    if frame is None:
+        frame = f"id: {message.id}\nevent: {message.name}\ndata: {message.text}\n\n".encode()
+        message.encoded["sse"] = frame
+    if delivery.dropped:
+        return f": dropped {delivery.dropped} messages\n".encode() + frame
+    return frame
 
 
 async def _stream(
-    subscription: Subscription, *, until: Any = None, first: bytes | None = None
+    subscription: Subscription,
+    first: bytes,
+    until: Callable[[Message], bool] | None = None,
 ) -> AsyncIterator[bytes]:
     try:
-        yield b": stream open\n\n" if first is None else first
+        yield first
         while True:
-            delivery = await subscription.next(KEEPALIVE)
-            if delivery is None:
-                if subscription.closed:
+            if not await subscription.wait(KEEPALIVE):
+                if subscription.exhausted:
                     return
                 yield b": keep-alive\n\n"
                 continue
-            yield _frame(delivery)
-            if until is not None and until(delivery):
-                return
+            chunk = []
+            for delivery in subscription.drain():  # everything queued, in one write
+                chunk.append(_frame(delivery))
+                if until is not None and until(delivery.message):
+                    yield b"".join(chunk)
+                    return
+            yield b"".join(chunk)
     finally:
         subscription.close()
 
 
-def _sse(matches: Filter, **options: Any) -> Response:
-    subscription = _servient().hub.subscribe(matches, after=_last_event_id())
-    response = Response(
-        _stream(subscription, **options),
-        status=200,
-        content_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+def _event_stream(body: AsyncIterator[bytes]) -> Response:
+    response = Response(body, status=200, content_type=EVENT_STREAM, headers=_STREAM_HEADERS)
     response.timeout = None  # streams are long-lived: no Quart response timeout
     return response
+
+
+def _sse(topic: Topic) -> Response:
+    subscription = _servient().hub.subscribe(topic, after=_last_event_id())
+    first = b": history incomplete\n\n" if subscription.replay_incomplete else b": open\n\n"
+    return _event_stream(_stream(subscription, first))
 
 
 @blueprint.route("/things/<thing>/properties/<name>/sse", methods=["GET"])
 async def sse_property(thing: str, name: str) -> Response:
     """``observeproperty`` per the WoT HTTP SSE Profile."""
-    prop = _servient().property_affordance(thing, name)
-    if not prop.observable:
-        raise NotFoundError(f"property {name!r} is not observable", kind="properties")
-    return _sse(topic_filter(thing, "property", [name]))
+    _observable(thing, name)
+    return _sse(Topic.of(thing, "property", [name]))
 
 
 @blueprint.route("/things/<thing>/streams/properties", methods=["GET"])
 async def sse_all_properties(thing: str) -> Response:
     """``observeallproperties``: every observable property's changes, named by property."""
-    servient = _servient()
-    names = [name for name, prop in servient.thing(thing).properties.items() if prop.observable]
-    return _sse(topic_filter(thing, "property", names))
+    properties = _servient().thing(thing).properties
+    names = [name for name, prop in properties.items() if prop.observable]
+    if not names:
+        raise NotFoundError(f"Thing {thing!r} has no observable property", kind="properties")
+    return _sse(Topic.of(thing, "property", names))
 
 
 @blueprint.route("/things/<thing>/events/<name>/sse", methods=["GET"])
 async def sse_event(thing: str, name: str) -> Response:
     """``subscribeevent`` per the WoT HTTP SSE Profile."""
     _servient().event_affordance(thing, name)
-    return _sse(topic_filter(thing, "event", [name]))
+    return _sse(Topic.of(thing, "event", [name]))
 
 
 @blueprint.route("/things/<thing>/streams/events", methods=["GET"])
 async def sse_all_events(thing: str) -> Response:
     """``subscribeallevents``: every event of the Thing, named by event."""
-    _servient().thing(thing)
-    return _sse(topic_filter(thing, "event"))
+    if not _servient().thing(thing).events:
+        raise NotFoundError(f"Thing {thing!r} has no events", kind="events")
+    return _sse(Topic.of(thing, "event"))
+
+
+def _finished(message: Message) -> bool:
+    return bool(message.data.get("status") in FINISHED)
 
 
 @blueprint.route("/actions/<invocation_id>/events", methods=["GET"])
 async def sse_invocation(invocation_id: str) -> Response:
-    """Every update of one invocation (status, progress, output) until it ends.
+    """Every update of one invocation (status, progress, data, output) until it ends.
 
-    The first message is the current record; the stream closes after the final one.
+    The first message is the current record (without an ``id``, as it is a
+    snapshot, not a change); with ``Last-Event-ID`` the missed updates are
+    replayed instead. The stream closes after the final record.
     """
     servient = _servient()
     invocation = servient.invocations.get(invocation_id)
-
-    def this_run(message: Any) -> bool:
-        return bool(message.kind == "action" and message.data.get("id") == invocation_id)
-
-    subscription = servient.hub.subscribe(this_run)
-    record = invocation.as_record(request.host_url)
-    current = f"id: {servient.hub.last_id}\nevent: {invocation.action}\ndata: {dumps(record)}\n\n"
+    servient.hub.flush()  # so no update queued before the snapshot arrives after it
+    snapshot = dumps(invocation.as_record(request.host_url))
+    current = f"event: {invocation.action}\ndata: {snapshot}\n\n".encode()
     if invocation.is_finished:
-        subscription.close()
 
         async def once() -> AsyncIterator[bytes]:
-            yield current.encode()
+            yield current
 
-        body: AsyncIterator[bytes] = once()
-    else:
-        body = _stream(
-            subscription,
-            until=lambda delivery: delivery.message.data["status"] in ("completed", "failed"),
-            first=current.encode(),
-        )
-    response = Response(body, status=200, content_type="text/event-stream")
-    response.timeout = None
-    return response
+        return _event_stream(once())
 
+    def this_run(message: Message) -> bool:
+        return bool(message.data.get("id") == invocation_id)
 
-async def close_longpollers(app: Any) -> None:
-    """Release every long-poll buffer (at shutdown)."""
-    pollers: dict[tuple[str, ...], _Poller] = app.config.get("LONGPOLLERS", {})
-    for poller in pollers.values():
-        with contextlib.suppress(Exception):
-            poller.subscription.close()
-    pollers.clear()
+    after = _last_event_id()
+    topic = Topic.of(invocation.thing_name, "action", [invocation.action], where=this_run)
+    subscription = servient.hub.subscribe(topic, after=after)
+    first = current if after is None else b": replay\n\n"
+    return _event_stream(_stream(subscription, first, _finished))

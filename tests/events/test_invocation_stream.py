@@ -1,0 +1,78 @@
+"""The SSE stream of one invocation's updates at ``/actions/{id}/events``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+from httpx_sse import aconnect_sse
+
+from .conftest import Sensor
+
+ASYNC = {"Prefer": "respond-async"}
+
+
+async def updates(client: httpx.AsyncClient, url: str, **headers: str) -> list[dict[str, Any]]:
+    records = []
+    async with aconnect_sse(client, "GET", url + "/events", headers=headers) as source:
+        assert source.response.status_code == 200
+        async for event in source.aiter_sse():  # ends when the server closes the stream
+            assert event.event == "ramp"
+            records.append(json.loads(event.data))
+    return records
+
+
+async def test_progress_of_a_run_streams_until_it_ends(serve) -> None:
+    sensor = Sensor(name="s")
+    async with serve([sensor]) as (_, client):
+        created = await client.post("things/s/actions/ramp", json={"steps": 5}, headers=ASYNC)
+        other = await client.post("things/s/actions/ramp", json={"steps": 3}, headers=ASYNC)
+        records = await asyncio.wait_for(updates(client, created.headers["Location"]), 10)
+        assert {record["id"] for record in records} == {created.json()["id"]}, "only this run"
+        assert records[-1]["status"] == "completed" and records[-1]["output"] == 5
+        assert [r["status"] for r in records].count("completed") == 1
+        progress = [record["progress"] for record in records if record["progress"] is not None]
+        assert progress == sorted(progress) and progress[-1] == 100
+        assert {0, 20, 40, 60, 80} <= set(progress), "every progress update arrives"
+        assert other.json()["id"] != created.json()["id"]
+
+
+async def test_a_finished_run_streams_its_final_record_once(serve) -> None:
+    sensor = Sensor(name="s")
+    async with serve([sensor]) as (_, client):
+        created = await client.post("things/s/actions/ramp", json={"steps": 1}, headers=ASYNC)
+        url = created.headers["Location"]
+        for _ in range(100):
+            if (await client.get(url)).json()["status"] == "completed":
+                break
+            await asyncio.sleep(0.02)
+        records = await asyncio.wait_for(updates(client, url), 5)
+        assert [record["status"] for record in records] == ["completed"]
+
+
+async def test_last_event_id_replays_missed_updates_of_the_run(serve) -> None:
+    sensor = Sensor(name="s")
+    async with serve([sensor]) as (_, client):
+        created = await client.post("things/s/actions/ramp", json={"steps": 20}, headers=ASYNC)
+        url = created.headers["Location"]
+        first_id = None
+        async with aconnect_sse(client, "GET", url + "/events") as source:
+            async for event in source.aiter_sse():
+                if event.id:  # the snapshot has no id; the first update does
+                    first_id = event.id
+                    seen = json.loads(event.data)["progress"]
+                    break
+        assert first_id is not None
+        records = await asyncio.wait_for(updates(client, url, **{"Last-Event-ID": first_id}), 10)
+        progress = [r["progress"] for r in records if r["progress"] is not None]
+        assert progress[0] > (seen or -1) and progress == sorted(progress)
+        assert records[-1]["status"] == "completed"
+
+
+async def test_unknown_invocation_is_404(serve) -> None:
+    async with serve([Sensor(name="s")]) as (_, client):
+        response = await client.get("actions/nope/events")
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
