@@ -141,9 +141,11 @@ class Subscription:
         self._hub = hub
         self.topic = topic
         self._size = max(1, size)
-        self._queue: deque[Delivery] = deque()
-        self._waiter: asyncio.Future[None] | None = None
+        self._queue: deque[Message] = deque()
+        #: Message id -> how many were dropped just before it (rare, so kept aside).
+        self._gaps: dict[int, int] = {}
         self._gap = 0
+        self._waiter: asyncio.Future[None] | None = None
         #: Messages lost to this subscriber because it lagged (total).
         self.dropped = 0
         #: True when a replay could not reach back to the requested id (history too short).
@@ -161,27 +163,34 @@ class Subscription:
             return
         queue = self._queue
         if len(queue) >= self._size:
-            lost = queue.popleft()
-            self.dropped += 1
-            gap = lost.dropped + 1
-            if queue:
-                head = queue[0]
-                queue[0] = Delivery(head.message, head.dropped + gap)
-            else:
-                self._gap += gap
+            self._drop_oldest()
+        queue.append(message)
         if self._gap:
-            queue.append(Delivery(message, self._gap))
+            self._gaps[message.id] = self._gap
             self._gap = 0
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self.on_message is not None:
+            self.on_message()
+
+    def _drop_oldest(self) -> None:
+        lost = self._queue.popleft()
+        self.dropped += 1
+        gap = 1 + (self._gaps.pop(lost.id, 0) if self._gaps else 0)
+        if self._queue:
+            head = self._queue[0].id
+            self._gaps[head] = self._gaps.get(head, 0) + gap
         else:
-            queue.append(Delivery(message))
-        self._wake()
+            self._gap += gap
+
+    def _replay(self, messages: Iterable[Message]) -> None:
+        # the replay may exceed the queue bound once: the reader asked for all of it
+        self._queue.extend(messages)
 
     def end(self) -> None:
         """No more messages: the reader gets what is queued, then the end."""
         self.ended = True
-        self._wake()
-
-    def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -207,15 +216,30 @@ class Subscription:
             self._waiter = None
         return bool(self._queue)
 
+    def _delivery(self, message: Message) -> Delivery:
+        if self._gaps:
+            return Delivery(message, self._gaps.pop(message.id, 0))
+        return Delivery(message)
+
     def ready(self) -> Delivery | None:
         """The oldest queued delivery, without waiting, or None."""
-        return self._queue.popleft() if self._queue else None
+        return self._delivery(self._queue.popleft()) if self._queue else None
 
     def drain(self) -> list[Delivery]:
         """Every queued delivery, oldest first, without waiting."""
-        items = list(self._queue)
+        deliveries = [self._delivery(message) for message in self._queue]
         self._queue.clear()
-        return items
+        return deliveries
+
+    def drain_messages(self) -> tuple[list[Message], dict[int, int]]:
+        """Like :meth:`drain`, cheaper for a busy reader: the messages, and the gaps.
+
+        The gaps map a message id to how many messages were dropped just before it.
+        """
+        messages = list(self._queue)
+        self._queue.clear()
+        gaps, self._gaps = self._gaps, {}
+        return messages, gaps
 
     async def next(self, timeout: float | None = None) -> Delivery | None:  # noqa: ASYNC109
         """The next delivery; None at the end or when ``timeout`` passed."""
@@ -239,6 +263,7 @@ class Subscription:
     def close(self) -> None:
         """Unsubscribe and free the queue; idempotent."""
         self._queue.clear()
+        self._gaps.clear()
         self.on_message = None
         self.end()
         self._hub._remove(self)
@@ -366,8 +391,7 @@ class EventHub:
             )
         subscription = Subscription(self, topic, self.queue_size)
         if after is not None:
-            # the replay may exceed the queue bound once: the reader asked for all of it
-            subscription._queue.extend(Delivery(m) for m in self._replay(topic, after))
+            subscription._replay(self._replay(topic, after))
             subscription.replay_incomplete = any(
                 evicted > after for key, evicted in self._evicted.items() if topic.covers(key)
             )

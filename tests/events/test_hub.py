@@ -185,3 +185,14 @@ async def test_wait_times_out_without_a_message(hub: EventHub) -> None:
     subscription = hub.subscribe(VALUE)
     assert await subscription.wait(0.01) is False
     assert not subscription.exhausted
+
+
+async def test_drain_messages_hands_over_the_gaps(hub: EventHub) -> None:
+    subscription = hub.subscribe(VALUE)
+    for value in range(6):
+        hub.publish("t", "property", "v", value)
+    messages, gaps = subscription.drain_messages()
+    assert [message.data for message in messages] == [2, 3, 4, 5]
+    assert gaps == {messages[0].id: 2}
+    hub.publish("t", "property", "v", 6)
+    assert subscription.drain_messages()[1] == {}

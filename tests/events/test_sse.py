@@ -168,3 +168,21 @@ async def test_shutdown_closes_streams_cleanly() -> None:
         assert [data for _, _, data in received] == [1], "delivered, then a clean end"
         assert time.monotonic() - started < 3
         assert server.servient.hub.subscriber_count == 0
+
+
+async def test_a_lagging_stream_gets_the_newest_values_and_a_marked_gap(serve) -> None:
+    sensor = Sensor(name="s")
+    async with serve([sensor]) as (server, client):
+        server.servient.hub.queue_size = 2
+        async with client.stream("GET", "things/s/properties/value/sse") as response:
+            lines = response.aiter_lines()
+            assert (await anext(lines)).startswith(":")
+            for value in range(1, 11):  # all queued before the stream's task runs again
+                sensor.value = value
+            seen = []
+            async for line in lines:
+                if line.startswith((": dropped", "data:")):
+                    seen.append(line)
+                if line == "data: 10":
+                    break
+        assert seen == [": dropped 8 messages", "data: 9", "data: 10"]

@@ -276,15 +276,18 @@ def _last_event_id() -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _frame(delivery: Delivery) -> bytes:
-    message = delivery.message
+def _encode(message: Message) -> bytes:
     frame = message.encoded.get("sse")
-    if frame is None:
+    if frame is None:  # built once per message, shared by every stream
         frame = f"id: {message.id}\nevent: {message.name}\ndata: {message.text}\n\n".encode()
         message.encoded["sse"] = frame
-    if delivery.dropped:
-        return f": dropped {delivery.dropped} messages\n".encode() + frame
     return frame
+
+
+def _frame(delivery: Delivery) -> bytes:
+    if delivery.dropped:
+        return f": dropped {delivery.dropped} messages\n".encode() + _encode(delivery.message)
+    return _encode(delivery.message)
 
 
 async def _stream(
@@ -300,10 +303,14 @@ async def _stream(
                     return
                 yield b": keep-alive\n\n"
                 continue
+            messages, gaps = subscription.drain_messages()  # everything queued, in one write
+            if until is None and not gaps:
+                yield b"".join([_encode(message) for message in messages])
+                continue
             chunk = []
-            for delivery in subscription.drain():  # everything queued, in one write
-                chunk.append(_frame(delivery))
-                if until is not None and until(delivery.message):
+            for message in messages:
+                chunk.append(_frame(Delivery(message, gaps.get(message.id, 0))))
+                if until is not None and until(message):
                     yield b"".join(chunk)
                     return
             yield b"".join(chunk)
