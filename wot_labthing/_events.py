@@ -379,8 +379,12 @@ class EventHub:
 
     # Subscribing -------------------------------------------------------------------
 
-    def subscribe(self, topic: Topic, *, after: int | None = None) -> Subscription:
+    def subscribe(
+        self, topic: Topic, *, after: int | None = None, size: int | None = None
+    ) -> Subscription:
         """Subscribe to messages on ``topic``; with ``after``, first replay newer history.
+
+        ``size`` bounds this subscriber's queue (default :attr:`queue_size`).
 
         Raises:
             BusyError: the subscriber cap is reached.
@@ -389,7 +393,7 @@ class EventHub:
             raise BusyError(
                 f"too many observers ({self.max_subscribers}); try again later", retry_after=5
             )
-        subscription = Subscription(self, topic, self.queue_size)
+        subscription = Subscription(self, topic, size or self.queue_size)
         if after is not None:
             subscription._replay(self._replay(topic, after))
             subscription.replay_incomplete = any(

@@ -9,9 +9,9 @@ Long polling (``.../properties/{p}/observable``, ``.../events/{e}``)
     next change and answers that one value as JSON. Between requests a client
     keeps a *poller*: a buffered subscription that outlives each request by
     :data:`LONGPOLL_GRACE` seconds, so changes that happen while the client is
-    between two polls are answered by its next GET, oldest first (bounded like
-    every subscription: when it overflows, the oldest are dropped and the next
-    answer carries ``X-Messages-Dropped: N``). The HEAD probe already creates the
+    between two polls are answered by its next GETs, oldest first. The buffer
+    holds :data:`LONGPOLL_BUFFER` changes; beyond that the oldest are dropped and
+    the next answer carries ``X-Messages-Dropped: N``. The HEAD probe already creates the
     poller, so nothing is lost between node-wot's probe and its first GET.
 
     Which poller is the client's? Every answer sets a cookie (``wot-longpoll``,
@@ -70,6 +70,10 @@ KEEPALIVE = 15.0
 LONGPOLL_GRACE = 30.0
 #: Seconds a long-poll GET is held before answering 204 (the client polls again).
 LONGPOLL_HOLD = 600.0
+#: Changes a long-poll buffer keeps for a client between its polls: enough for a
+#: burst of changes faster than any client can poll. A client that stays further
+#: behind loses the oldest (counted), so what it gets is at most this many changes old.
+LONGPOLL_BUFFER = 256
 #: The cookie that names a long-poll client's buffer.
 COOKIE = "wot-longpoll"
 
@@ -195,7 +199,10 @@ class _Pollers:
         self, servient: Servient, affordance: _Affordance, fallback: tuple[str, ...] | None
     ) -> _Poller:
         thing, kind, name = affordance
-        subscription = servient.hub.subscribe(Topic.of(thing, kind, [name]))
+        topic = Topic.of(thing, kind, [name])
+        subscription = servient.hub.subscribe(
+            topic, size=min(LONGPOLL_BUFFER, servient.hub.queue_size)
+        )
         poller = _Poller(self, affordance, subscription, fallback)
         self.by_token[poller.token] = poller
         if fallback is not None:
@@ -244,7 +251,10 @@ async def _long_poll(thing: str, kind: str, name: str) -> Response:
                 response.headers["X-Messages-Dropped"] = str(delivery.dropped)
     response.timeout = None  # a held GET may outlast Quart's RESPONSE_TIMEOUT
     response.headers["Cache-Control"] = "no-store"
-    response.set_cookie(COOKIE, poller.token, path=request.path, httponly=True, samesite="Strict")
+    if request.cookies.get(COOKIE) != poller.token:
+        response.set_cookie(
+            COOKIE, poller.token, path=request.path, httponly=True, samesite="Strict"
+        )
     return response
 
 
