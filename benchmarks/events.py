@@ -1,0 +1,295 @@
+"""Observation under load: SSE subscribers and long-pollers on one fast-changing property.
+
+    .venv/bin/python benchmarks/events.py [--sse 1000] [--longpoll 1000] [--rate 100]
+                                          [--seconds 10] [--drain 3]
+
+The servient runs in its own process; a driver thread there assigns the observable
+property ``rate`` times a second, each value ``[seq, time.time()]``. Clients run in
+two more processes (one for SSE, one for long polling) with raw asyncio sockets,
+so the client costs as little as possible; long-pollers send the HEAD probe and
+then keep the cookie, so each has its own buffer. Delivery latency is the time
+from the assignment to the client reading the value (one clock: same host).
+Lost = values published while a client was connected that it never received
+(for long polling this includes values dropped from its buffer, which the server
+marks with ``X-Messages-Dropped``). Server CPU is user+system time over the change
+period divided by its length (100% = one core); RSS is read from /proc.
+
+On a shared 2-core machine server and clients compete for the cores: read the
+figures as an upper bound for the server's cost, not as its capacity.
+``BENCH_PROFILE=file.prof`` runs the server under cProfile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).parent.parent
+PATH = "/things/source/properties/level"
+
+SERVER = """
+import asyncio, resource, sys, threading, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+import wot_labthing as wl
+
+class Source(wl.Thing):
+    '''A value that changes on its own.'''
+    level: list[float] = wl.property(default=[0, 0], observable=True, description="[seq, t]")
+
+async def main():
+    thing = Source(name="source")
+    settings = wl.ServientSettings(max_subscribers=100_000)
+    async with wl.HttpServer(wl.Servient([thing], settings=settings), port=0) as server:
+        print(server.url, flush=True)
+        rate, seconds = map(float, (await asyncio.to_thread(sys.stdin.readline)).split())
+
+        def change():
+            period, due = 1 / rate, time.perf_counter()
+            for seq in range(1, int(rate * seconds) + 1):
+                thing.level = [seq, time.time()]
+                due += period
+                time.sleep(max(0.0, due - time.perf_counter()))
+
+        await asyncio.to_thread(change)
+        print("done", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+
+import os
+if os.environ.get("BENCH_PROFILE"):
+    import cProfile
+    cProfile.run("asyncio.run(main())", os.environ["BENCH_PROFILE"])
+else:
+    asyncio.run(main())
+"""
+
+
+def raise_nofile() -> None:
+    """Allow as many sockets as the hard limit permits."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@dataclass
+class Tally:
+    """What one client process saw."""
+
+    latencies: list[float] = field(default_factory=list)
+    received: int = 0
+    expected: int = 0
+    marked_dropped: int = 0
+    connected: int = 0
+    errors: int = 0
+    cpu: float = 0.0
+
+
+async def _sse(host: str, port: int, tally: Tally, seen: set[int], stop: asyncio.Event) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        f"GET {PATH}/sse HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    await reader.readuntil(b"\r\n\r\n")
+    tally.connected += 1
+    pending = b""
+    try:
+        while not stop.is_set():
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            now = time.time()
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                if line.startswith(b"data: "):
+                    seq, sent = json.loads(line[6:])
+                    seen.add(int(seq))
+                    tally.latencies.append(now - sent)
+                elif line.startswith(b": dropped "):
+                    tally.marked_dropped += int(line.split()[2])
+    finally:
+        writer.close()
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    status = int(head[0].split()[1])
+    headers = {}
+    for line in head[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    return status, headers, await reader.readexactly(length) if length else b""
+
+
+async def _longpoll(
+    host: str, port: int, tally: Tally, seen: set[int], stop: asyncio.Event
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    url = f"{PATH}/observable"
+    writer.write(f"HEAD {url} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    cookie = next(
+        line.split(":", 1)[1].split(";")[0].strip()
+        for line in head.split("\r\n")
+        if line.lower().startswith("set-cookie:")
+    )
+    request = f"GET {url} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n\r\n".encode()
+    tally.connected += 1
+    try:
+        while not stop.is_set():
+            writer.write(request)
+            status, headers, body = await _read_response(reader)
+            now = time.time()
+            if status != 200:
+                tally.errors += status != 204
+                continue
+            seq, sent = json.loads(body)
+            seen.add(int(seq))
+            tally.latencies.append(now - sent)
+            tally.marked_dropped += int(headers.get("x-messages-dropped", "0"))
+    finally:
+        writer.close()
+
+
+def client_process(role: str, count: int, url: str, conn: Connection) -> None:
+    """Run ``count`` clients of ``role``; report a Tally and the seqs each saw."""
+    raise_nofile()
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+
+    async def main() -> Tally:
+        tally = Tally()
+        stop = asyncio.Event()
+        seen: list[set[int]] = [set() for _ in range(count)]
+        client = _sse if role == "sse" else _longpoll
+        tasks = []
+        for index in range(count):
+            tasks.append(asyncio.create_task(client(host, port, tally, seen[index], stop)))
+            if index % 50 == 49:
+                await asyncio.sleep(0.05)  # stay under the listen backlog
+        while tally.connected + tally.errors < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        conn.send("connected")
+        cpu_started, started = time.process_time(), time.perf_counter()
+        # (first seq, last seq) published, sent once the run is over
+        window = await asyncio.to_thread(conn.recv)
+        tally.cpu = (time.process_time() - cpu_started) / (time.perf_counter() - started)
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        first, last = window
+        for got in seen:
+            tally.expected += last - first + 1
+            tally.received += len({seq for seq in got if first <= seq <= last})
+        return tally
+
+    conn.send(asyncio.run(main()))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """Current and peak resident set size of ``pid`` in MiB."""
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (nan for no values)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def run(sse: int, longpoll: int, rate: float, seconds: float, drain: float) -> None:
+    raise_nofile()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with subprocess.Popen(
+        [sys.executable, "-c", SERVER],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as server:
+        assert server.stdin is not None and server.stdout is not None
+        url = server.stdout.readline().strip()
+        context = multiprocessing.get_context("spawn")
+        clients = []
+        for role, count in (("sse", sse), ("longpoll", longpoll)):
+            if count:
+                ours, theirs = context.Pipe()
+                process = context.Process(target=client_process, args=(role, count, url, theirs))
+                process.start()
+                clients.append((role, count, process, ours))
+        for _, _, _, conn in clients:
+            assert conn.recv() == "connected"
+        rss_idle, _ = memory_mb(server.pid)
+        cpu_before, started = cpu_seconds(server.pid), time.perf_counter()
+        server.stdin.write(f"{rate} {seconds}\n")
+        server.stdin.flush()
+        assert server.stdout.readline().strip() == "done"
+        cpu = (cpu_seconds(server.pid) - cpu_before) / (time.perf_counter() - started)
+        time.sleep(drain)
+        rss, peak = memory_mb(server.pid)
+        total = int(rate * seconds)
+        for _, _, _, conn in clients:
+            conn.send((1, total))
+        print(
+            f"{sse} SSE + {longpoll} long-poll clients, {rate:g} changes/s for {seconds:g} s "
+            f"({total} values), {drain:g} s to drain"
+        )
+        print(
+            f"server: CPU {100 * cpu:.0f}% of a core during changes, RSS {rss:.0f} MiB "
+            f"(idle with clients connected {rss_idle:.0f} MiB, peak {peak:.0f} MiB)"
+        )
+        for role, count, process, conn in clients:
+            tally: Tally = conn.recv()
+            process.join()
+            lost = tally.expected - tally.received
+            print(
+                f"{role:>8}: {count} clients  delivered {tally.received}/{tally.expected}  "
+                f"lost {lost} ({100 * lost / max(1, tally.expected):.1f}%, "
+                f"{tally.marked_dropped} marked)  latency p50 "
+                f"{1000 * percentile(tally.latencies, 0.5):.1f} ms  "
+                f"p99 {1000 * percentile(tally.latencies, 0.99):.1f} ms  "
+                f"max {1000 * max(tally.latencies, default=float('nan')):.1f} ms  "
+                f"errors {tally.errors}  client CPU {100 * tally.cpu:.0f}%"
+            )
+        server.stdin.write("stop\n")
+        server.stdin.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sse", type=int, default=1000, help="SSE subscribers")
+    parser.add_argument("--longpoll", type=int, default=1000, help="long-poll clients")
+    parser.add_argument("--rate", type=float, default=100, help="changes per second")
+    parser.add_argument("--seconds", type=float, default=10, help="length of the change period")
+    parser.add_argument("--drain", type=float, default=3, help="seconds allowed to catch up")
+    options = parser.parse_args()
+    run(options.sse, options.longpoll, options.rate, options.seconds, options.drain)
+
+
+if __name__ == "__main__":
+    main()
