@@ -31,6 +31,10 @@ async def test_progress_of_a_run_streams_until_it_ends(serve) -> None:
         other = await client.post("things/s/actions/ramp", json={"steps": 3}, headers=ASYNC)
         records = await asyncio.wait_for(updates(client, created.headers["Location"]), 10)
         assert {record["id"] for record in records} == {created.json()["id"]}, "only this run"
+        location = created.headers["Location"]
+        assert location.startswith("http://")
+        assert {record["href"] for record in records} == {location}, "absolute, like the record"
+        assert all(link["href"].startswith(location) for r in records for link in r["links"])
         assert records[-1]["status"] == "completed" and records[-1]["output"] == 5
         assert [r["status"] for r in records].count("completed") == 1
         progress = [record["progress"] for record in records if record["progress"] is not None]

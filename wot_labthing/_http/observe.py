@@ -294,16 +294,17 @@ def _encode(message: Message) -> bytes:
     return frame
 
 
-def _frame(delivery: Delivery) -> bytes:
+def _frame(delivery: Delivery, encode: Callable[[Message], bytes] = _encode) -> bytes:
     if delivery.dropped:
-        return f": dropped {delivery.dropped} messages\n".encode() + _encode(delivery.message)
-    return _encode(delivery.message)
+        return f": dropped {delivery.dropped} messages\n".encode() + encode(delivery.message)
+    return encode(delivery.message)
 
 
 async def _stream(
     subscription: Subscription,
     first: bytes,
     until: Callable[[Message], bool] | None = None,
+    encode: Callable[[Message], bytes] = _encode,
 ) -> AsyncIterator[bytes]:
     try:
         yield first
@@ -315,11 +316,11 @@ async def _stream(
                 continue
             messages, gaps = subscription.drain_messages()  # everything queued, in one write
             if until is None and not gaps:
-                yield b"".join([_encode(message) for message in messages])
+                yield b"".join([encode(message) for message in messages])
                 continue
             chunk = []
             for message in messages:
-                chunk.append(_frame(Delivery(message, gaps.get(message.id, 0))))
+                chunk.append(_frame(Delivery(message, gaps.get(message.id, 0)), encode))
                 if until is not None and until(message):
                     yield b"".join(chunk)
                     return
@@ -399,8 +400,29 @@ async def sse_invocation(invocation_id: str) -> Response:
     def this_run(message: Message) -> bool:
         return bool(message.data.get("id") == invocation_id)
 
+    base = request.host_url.rstrip("/")
+
+    def encode(message: Message) -> bytes:
+        record = _absolute(message.data, base)
+        return f"id: {message.id}\nevent: {message.name}\ndata: {dumps(record)}\n\n".encode()
+
     after = _last_event_id()
     topic = Topic.of(invocation.thing_name, "action", [invocation.action], where=this_run)
     subscription = servient.hub.subscribe(topic, after=after)
     first = current if after is None else b": replay\n\n"
-    return _event_stream(_stream(subscription, first, _finished))
+    return _event_stream(_stream(subscription, first, _finished, encode))
+
+
+def _absolute(record: dict[str, Any], base: str) -> dict[str, Any]:
+    """The record with its root-relative hrefs (as the core publishes them) made absolute."""
+
+    def fix(href: Any) -> Any:
+        return base + href if isinstance(href, str) and href.startswith("/") else href
+
+    fixed = {**record, "href": fix(record.get("href"))}
+    if isinstance(record.get("links"), list):
+        fixed["links"] = [
+            {**link, "href": fix(link.get("href"))} if isinstance(link, dict) else link
+            for link in record["links"]
+        ]
+    return fixed
