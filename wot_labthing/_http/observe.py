@@ -8,7 +8,8 @@ Long polling (``.../properties/{p}/observable``, ``.../events/{e}``)
     ``HEAD`` answers 202 at once (node-wot's 1 s probe). ``GET`` is held until the
     next change and answers that one value as JSON. Between requests a client
     keeps a *poller*: a buffered subscription that outlives each request by
-    :data:`LONGPOLL_GRACE` seconds, so changes that happen while the client is
+    :data:`LONGPOLL_GRACE` seconds (:data:`LONGPOLL_PROBE_GRACE` after a HEAD
+    that no GET followed), so changes that happen while the client is
     between two polls are answered by its next GETs, oldest first. The buffer
     holds :data:`LONGPOLL_BUFFER` changes; beyond that the oldest are dropped and
     the next answer carries ``X-Messages-Dropped: N``. The HEAD probe already creates the
@@ -68,6 +69,9 @@ blueprint = Blueprint("observe", __name__)
 KEEPALIVE = 15.0
 #: Seconds a long-poll buffer outlives its client's last request.
 LONGPOLL_GRACE = 30.0
+#: Seconds a buffer that only saw a HEAD probe waits for its first GET (repeated
+#: probes, e.g. health checks, must not hold subscriber slots for long).
+LONGPOLL_PROBE_GRACE = 5.0
 #: Seconds a long-poll GET is held before answering 204 (the client polls again).
 LONGPOLL_HOLD = 600.0
 #: Changes a long-poll buffer keeps for a client between its polls: enough for a
@@ -110,8 +114,13 @@ class _Poller:
         self.waiters: set[asyncio.Future[Delivery | None]] = set()
         self.last_seen = time.monotonic()
         self.closed = False
+        self.polled = False
         subscription.on_message = self._flush
-        self._timer = asyncio.get_running_loop().call_later(LONGPOLL_GRACE, self._expire)
+        self._timer = asyncio.get_running_loop().call_later(self.grace, self._expire)
+
+    @property
+    def grace(self) -> float:
+        return LONGPOLL_GRACE if self.polled else min(LONGPOLL_PROBE_GRACE, LONGPOLL_GRACE)
 
     def _flush(self) -> None:
         """Answer every waiting GET with the oldest queued change (or the end)."""
@@ -132,6 +141,7 @@ class _Poller:
     async def take(self, hold: float) -> Delivery | None:
         """The next change for this client; None at shutdown; ``_TIMED_OUT`` after ``hold``."""
         self.last_seen = time.monotonic()
+        self.polled = True
         delivery = self.subscription.ready()
         if delivery is not None or self.subscription.exhausted:
             return delivery
@@ -149,9 +159,9 @@ class _Poller:
     def _expire(self) -> None:
         if self.closed:
             return
-        idle = time.monotonic() - self.last_seen
-        if self.waiters or idle < LONGPOLL_GRACE:
-            delay = LONGPOLL_GRACE if self.waiters else LONGPOLL_GRACE - idle
+        idle, grace = time.monotonic() - self.last_seen, self.grace
+        if self.waiters or idle < grace:
+            delay = grace if self.waiters else grace - idle
             self._timer = asyncio.get_running_loop().call_later(delay, self._expire)
             return
         self.close()
