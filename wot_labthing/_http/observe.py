@@ -9,11 +9,12 @@ Long polling (``.../properties/{p}/observable``, ``.../events/{e}``)
     next change and answers that one value as JSON. Between requests a client
     keeps a *poller*: a buffered subscription that outlives each request by
     :data:`LONGPOLL_GRACE` seconds (:data:`LONGPOLL_PROBE_GRACE` after a HEAD
-    that no GET followed), so changes that happen while the client is
-    between two polls are answered by its next GETs, oldest first. The buffer
-    holds :data:`LONGPOLL_BUFFER` changes; beyond that the oldest are dropped and
-    the next answer carries ``X-Messages-Dropped: N``. The HEAD probe already creates the
-    poller, so nothing is lost between node-wot's probe and its first GET.
+    that no GET followed), so changes that happen while the client is between
+    two polls are answered by its next GETs, oldest first. The buffer holds
+    :data:`LONGPOLL_BUFFER` changes; beyond that the oldest are dropped and the
+    next answer carries ``X-Messages-Dropped: N``. The HEAD probe already
+    creates the poller, so nothing is lost between node-wot's probe and its
+    first GET.
 
     Which poller is the client's? Every answer sets a cookie (``wot-longpoll``,
     scoped to the affordance's path) naming the poller; clients that keep cookies
