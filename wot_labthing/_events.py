@@ -370,12 +370,18 @@ class EventHub:
         exact = self._exact.get(key)
         if exact:
             for subscription in tuple(exact):
-                where = subscription.topic.where
-                if where is None or where(message):
-                    subscription.offer(message)
+                try:
+                    where = subscription.topic.where
+                    if where is None or where(message):
+                        subscription.offer(message)
+                except Exception:  # one broken reader must not starve the others
+                    _log.exception("delivering message %d failed", message.id)
         for subscription in tuple(self._general):
-            if subscription.topic.matches(message):
-                subscription.offer(message)
+            try:
+                if subscription.topic.matches(message):
+                    subscription.offer(message)
+            except Exception:
+                _log.exception("delivering message %d failed", message.id)
 
     # Subscribing -------------------------------------------------------------------
 

@@ -196,3 +196,17 @@ async def test_drain_messages_hands_over_the_gaps(hub: EventHub) -> None:
     assert gaps == {messages[0].id: 2}
     hub.publish("t", "property", "v", 6)
     assert subscription.drain_messages()[1] == {}
+
+
+async def test_a_failing_filter_does_not_starve_other_subscribers(
+    hub: EventHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(message: object) -> bool:
+        raise KeyError("id")
+
+    hub.subscribe(Topic.of("t", "property", ["v"], where=broken))
+    hub.subscribe(Topic.of("t", where=broken))
+    healthy = hub.subscribe(VALUE)
+    hub.publish("t", "property", "v", 1)
+    assert [d.message.data for d in healthy.drain()] == [1]
+    assert caplog.text.count("delivering message") == 2
