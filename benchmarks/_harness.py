@@ -43,7 +43,10 @@ def servient(
 def script_server(source: str, python: str = sys.executable) -> Iterator[tuple[str, int]]:
     """Run a Python server script that prints its URL first; yields the URL and pid."""
     with subprocess.Popen(
-        [python, "-c", source], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        [python, "-c", source],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     ) as process:
         assert process.stdout is not None

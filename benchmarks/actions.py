@@ -17,7 +17,6 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -70,7 +69,8 @@ def ensure_peer() -> str | None:
         subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
         result = subprocess.run(
             [str(python), "-m", "pip", "install", "-q", "labthings-fastapi==0.3.0", "uvicorn"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             print("labthings-fastapi could not be installed:", result.stderr[-500:])
@@ -111,7 +111,8 @@ async def many_waits(target: Target, count: int, pid: int) -> dict[str, float]:
             nonlocal failures
             try:
                 response = await client.post(
-                    f"{target.url}{target.invoke}wait", json={"seconds": 2},
+                    f"{target.url}{target.invoke}wait",
+                    json={"seconds": 2},
                     headers={"Prefer": "respond-async"},
                 )
                 if response.status_code >= 400:
@@ -137,7 +138,8 @@ async def many_waits(target: Target, count: int, pid: int) -> dict[str, float]:
                     *(client.get(target.poll(record)) for record in pending)
                 )
                 pending = [
-                    record for record, r in zip(pending, statuses, strict=True)
+                    record
+                    for record, r in zip(pending, statuses, strict=True)
                     if r.json().get("status") not in ("completed", "error", "failed")
                 ]
             if time.perf_counter() - started > 600:
@@ -145,33 +147,42 @@ async def many_waits(target: Target, count: int, pid: int) -> dict[str, float]:
                 break
         completed = time.perf_counter() - started
     after = rss_mb(pid)
-    return {"accepted_s": accepted, "completed_s": completed, "failures": failures,
-            "peak_rss_mb": peak, "rss_mb_after": after}
+    return {
+        "accepted_s": accepted,
+        "completed_s": completed,
+        "failures": failures,
+        "peak_rss_mb": peak,
+        "rss_mb_after": after,
+    }
 
 
 async def measure(target: Target, counts: list[int], baseline_rss: float, pid: int) -> None:
     print(f"== {target.name}")
     seq = await quick(target, 300, 1)
     conc = await quick(target, 600, 16)
-    print(f"  quick round trip, sequential:     {seq['rps']:8.0f}/s  p50 {seq['p50_ms']:.1f} ms"
-          f"  p99 {seq['p99_ms']:.1f} ms  failures {seq['failures']:.0f}")
-    print(f"  quick round trip, concurrency 16: {conc['rps']:8.0f}/s  p50 {conc['p50_ms']:.1f} ms"
-          f"  p99 {conc['p99_ms']:.1f} ms  failures {conc['failures']:.0f}")
+    print(
+        f"  quick round trip, sequential:     {seq['rps']:8.0f}/s  p50 {seq['p50_ms']:.1f} ms"
+        f"  p99 {seq['p99_ms']:.1f} ms  failures {seq['failures']:.0f}"
+    )
+    print(
+        f"  quick round trip, concurrency 16: {conc['rps']:8.0f}/s  p50 {conc['p50_ms']:.1f} ms"
+        f"  p99 {conc['p99_ms']:.1f} ms  failures {conc['failures']:.0f}"
+    )
     for count in counts:
         figures = await many_waits(target, count, pid)
         per_record = 1024 * (figures["rss_mb_after"] - baseline_rss) / max(1, count + 900)
-        print(f"  {count} concurrent wait(2 s): accepted in {figures['accepted_s']:.1f} s, "
-              f"completed in {figures['completed_s']:.1f} s, failures {figures['failures']:.0f}, "
-              f"peak RSS {figures['peak_rss_mb']:.0f} MiB, ~{per_record:.1f} KiB per record")
+        print(
+            f"  {count} concurrent wait(2 s): accepted in {figures['accepted_s']:.1f} s, "
+            f"completed in {figures['completed_s']:.1f} s, failures {figures['failures']:.0f}, "
+            f"peak RSS {figures['peak_rss_mb']:.0f} MiB, ~{per_record:.1f} KiB per record"
+        )
 
 
 async def run(counts: list[int], skip_peer: bool) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with servient("benchmarks/bench.toml") as (url, pid):
-        target = Target(
-            "wot-labthing", url, "things/bench/actions/", lambda record: record["href"]
-        )
+        target = Target("wot-labthing", url, "things/bench/actions/", lambda record: record["href"])
         await measure(target, counts, rss_mb(pid), pid)
     if skip_peer:
         return
@@ -179,9 +190,11 @@ async def run(counts: list[int], skip_peer: bool) -> None:
     if python is None:
         return
     with script_server(PEER_SERVER, python=python) as (url, pid):
-        time.sleep(2)
+        await asyncio.sleep(2)  # let uvicorn finish starting
         target = Target(
-            "labthings-fastapi 0.3.0", url, "bench/",
+            "labthings-fastapi 0.3.0",
+            url,
+            "bench/",
             lambda record: f"{url}action_invocations/{record['id']}",
         )
         await measure(target, counts, rss_mb(pid), pid)
