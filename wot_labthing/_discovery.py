@@ -422,7 +422,9 @@ def _service_urls(info: ServiceInfo, subtype: bool) -> _Service | None:
     urls = []
     v4 = info.parsed_scoped_addresses(IPVersion.V4Only)
     for address in v4 + info.parsed_scoped_addresses(IPVersion.V6Only):
-        host = f"[{address.replace('%', '%25')}]" if ":" in address else address
+        # A link-local address keeps its scope as "%<interface index>": httpx passes
+        # it to getaddrinfo as is (the RFC 6874 "%25" form would not connect).
+        host = f"[{address}]" if ":" in address else address
         urls.append(f"{scheme}://{host}:{info.port}{path}")
     return _Service(kind, urls) if urls else None
 

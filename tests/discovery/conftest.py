@@ -90,8 +90,10 @@ class Process:
             f"no {what} within {timeout} s; stdout: {self.seen[-20:]}; stderr: {self.stderr[-20:]}"
         )
 
-    def events(self, timeout: float) -> list[dict[str, Any]]:
-        """Every JSON line printed within the next ``timeout`` seconds (browse.py)."""
+    def events(
+        self, timeout: float, until: Callable[[list[dict[str, Any]]], bool] | None = None
+    ) -> list[dict[str, Any]]:
+        """The JSON lines (browse.py) printed within ``timeout`` s, or until ``until`` holds."""
         found: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
@@ -103,6 +105,8 @@ class Process:
                 break
             self.seen.append(line)
             found.append(json.loads(line))
+            if until is not None and until(found):
+                break
         return found
 
     def send(self, line: str) -> None:

@@ -107,16 +107,19 @@ def test_stopping_the_servient_sends_goodbyes_that_a_browser_sees(lan: Lan) -> N
     servient = serve(lan, 8082)
     browser = lan.browser(WOT_TYPE, DIRECTORY_TYPE)
     expected = {(WOT_TYPE, f"{title}.{WOT_TYPE}") for title in THINGS}
-    seen: set[tuple[str, str]] = set()
-    for event in browser.events(3):
-        seen |= names([event], "added")
+
+    def complete(events: list[dict[str, Any]]) -> bool:
+        added = names(events, "added")
+        return expected <= added and any(type_ == DIRECTORY_TYPE for type_, _ in added)
+
+    seen = names(browser.events(5, until=complete), "added")
     assert expected <= seen
     [directory] = [name for type_, name in seen if type_ == DIRECTORY_TYPE]
     # python-zeroconf's browser also files a subtype PTR under the base type it browses
     assert seen - expected <= {(DIRECTORY_TYPE, directory), (WOT_TYPE, directory)}
     assert servient.stop() == 0
     # PTR records live 75 minutes: only goodbye packets remove them within seconds.
-    removed = names(browser.events(4), "removed")
+    removed = names(browser.events(5, until=lambda e: names(e, "removed") >= seen), "removed")
     assert removed == seen
     browser.stop()
     assert discover(lan, 1.5) == []
@@ -137,19 +140,19 @@ def test_live_updates_name_clashes_and_no_goodbye_without_close(lan: Lan) -> Non
     second.send("names")
     renamed = json.loads(second.expect(lambda line: line.startswith("{"), 10, "names"))
     assert renamed == {"bench": [f"Bench scope (2).{WOT_TYPE}"]}
-    added = names(browser.events(2), "added")
-    assert added == {
+    both = {
         (WOT_TYPE, f"Bench scope.{WOT_TYPE}"),
         (WOT_TYPE, f"Bench scope (2).{WOT_TYPE}"),
         (LEGACY_TYPE, f"Bench scope.{LEGACY_TYPE}"),
     }
+    added = names(browser.events(5, until=lambda e: names(e, "added") >= both), "added")
+    assert added == both
 
     first.send("remove bench")
     first.expect(lambda line: line == "ok", 10, "remove")
-    assert names(browser.events(2), "removed") == {
-        (WOT_TYPE, f"Bench scope.{WOT_TYPE}"),
-        (LEGACY_TYPE, f"Bench scope.{LEGACY_TYPE}"),
-    }
+    gone = {(WOT_TYPE, f"Bench scope.{WOT_TYPE}"), (LEGACY_TYPE, f"Bench scope.{LEGACY_TYPE}")}
+    removed = names(browser.events(5, until=lambda e: names(e, "removed") >= gone), "removed")
+    assert removed == gone
     # Control: a responder killed without closing sends no goodbye, and the browser
     # keeps the service, so the goodbye assertions above can fail.
     second.kill()
@@ -157,3 +160,19 @@ def test_live_updates_name_clashes_and_no_goodbye_without_close(lan: Lan) -> Non
     first.send("quit")
     first.expect(lambda line: line == "closed", 10, "close")
     browser.stop()
+
+
+def test_a_servient_reachable_only_over_ipv6_link_local_is_found_with_its_scope(lan: Lan) -> None:
+    show = lan.run(lan.server, ["ip", "-6", "-o", "addr", "show", "scope", "link"])
+    [line] = [line for line in show.stdout.splitlines() if "fe80:" in line]
+    device, address = line.split()[1], line.split()[3].split("/")[0]
+    command = ["-m", "wot_labthing", "serve", "examples/demo.toml", "--port", "8083"]
+    servient = lan.python(lan.server, *command, "--host", f"{address}%{device}")
+    servient.expect(lambda line: line.startswith("ready"), 30, "servient ready")
+    found = discover(lan)
+    assert sorted(thing["title"] for thing in found) == sorted(THINGS)
+    for thing in found:
+        # the scope is the client's interface index, which getaddrinfo needs
+        assert thing["td_url"].startswith(f"http://[{address}%")
+        assert thing["td"]["title"] == thing["title"]
+    servient.stop()
