@@ -36,7 +36,9 @@ def format_table(found: list[DiscoveredThing]) -> str:
     for thing in found:
         description = " ".join((thing.description or "").split())
         if thing.problems:
-            description = f"(invalid TD: {len(thing.problems)} problems) {description}"
+            count = len(thing.problems)
+            problems = f"{count} problem" if count == 1 else f"{count} problems"
+            description = f"(invalid TD: {problems}) {description}"
         rows.append((thing.title, thing.td_url, description))
     title_width = max(len(row[0]) for row in rows)
     url_width = max(len(row[1]) for row in rows)
