@@ -143,8 +143,9 @@ def _ipv4_first(addresses: list[str]) -> list[str]:
 def _server_name(port: int) -> str:
     # Our own host name, not the machine's: publishing a different address set
     # under <hostname>.local. would conflict with avahi or mDNSResponder.
-    label = "".join(c if c.isascii() and c.isalnum() else "-" for c in socket.gethostname())
-    label = label.split("-.")[0].strip("-").lower()[:40] or "host"
+    first = socket.gethostname().split(".", 1)[0]
+    label = "".join(c if c.isascii() and c.isalnum() else "-" for c in first)
+    label = label.strip("-").lower()[:40] or "host"
     return f"{label}-wot-{port}.local."
 
 
@@ -235,22 +236,31 @@ class Advertiser:
             addresses = await asyncio.to_thread(advertised_addresses, self.host)
             loopback = all(ipaddress.ip_address(a).is_loopback for a in addresses)
             if not addresses or (loopback and not self.allow_loopback):
-                _log.warning(
+                # INFO, not WARNING: loopback is the default binding, not a mistake
+                _log.info(
                     "mDNS: not advertising: the server is bound to %s, which only this"
                     " machine can reach; bind to 0.0.0.0 or a LAN address to be"
                     " discoverable (or allow loopback advertising)",
                     self.host,
                 )
                 return
-            self.addresses = addresses
             if self.host in _WILDCARDS_V4 or self.host in _WILDCARDS_ALL:
                 interfaces: Any = InterfaceChoice.All
             elif all(":" not in a for a in addresses):
                 interfaces = addresses
             else:
                 interfaces = InterfaceChoice.All
-            version = IPVersion.All if any(":" in a for a in addresses) else IPVersion.V4Only
-            self._zeroconf = AsyncZeroconf(interfaces=interfaces, ip_version=version)
+            if any(":" in a for a in addresses):
+                try:
+                    self._zeroconf = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.All)
+                except (OSError, RuntimeError) as exc:  # IPv6 multicast unusable here
+                    _log.warning("mDNS: IPv6 unavailable (%s); advertising IPv4 only", exc)
+                    addresses = [a for a in addresses if ":" not in a]
+            if self._zeroconf is None and addresses:
+                self._zeroconf = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
+            if self._zeroconf is None:
+                return
+            self.addresses = addresses
             jobs = [self._register(key) for key in self._records]
             if self.directory_path is not None:
                 jobs.append(self._register(""))
@@ -372,7 +382,12 @@ async def advertise_servient(
         work = advertiser.add(record(thing)) if thing is not None else advertiser.remove(name)
         task = loop.create_task(work)
         updates.add(task)  # a strong reference until it is done
-        task.add_done_callback(updates.discard)
+        task.add_done_callback(done)
+
+    def done(task: asyncio.Task[None]) -> None:
+        updates.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("mDNS: advertisement update failed", exc_info=task.exception())
 
     servient.on_registry_change(follow)
     return advertiser

@@ -185,7 +185,7 @@ async def test_bound_to_loopback_nothing_is_advertised_and_the_log_says_why(
 ) -> None:
     advertiser = Advertiser(port=8080, host="127.0.0.1")
     await advertiser.add(STAGE)
-    with caplog.at_level(logging.WARNING, logger="wot_labthing._discovery"):
+    with caplog.at_level(logging.INFO, logger="wot_labthing._discovery"):
         await advertiser.start()
     assert not advertiser.active
     assert fake_zeroconf.instances == []  # no responder, no packets
