@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -50,3 +53,17 @@ async def sse_events(
             if len(got) == count:
                 break
     return got
+
+
+async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 5) -> None:
+    """Wait until ``predicate()`` holds (no fixed sleeps); fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(0.01)
+
+
+def subscribers(server: Any, count: int) -> tuple[Callable[[], bool], str]:
+    """Arguments for :func:`eventually`: the server's hub has ``count`` subscribers."""
+    return (lambda: server.servient.hub.subscriber_count == count), f"{count} subscribers"

@@ -8,8 +8,9 @@ from typing import Any
 from urllib.parse import urljoin
 
 import wot_labthing as wl
+from wot_labthing._http import observe as observe_module
 
-from .conftest import Sensor, sse_events
+from .conftest import Sensor, eventually, sse_events
 
 LONGPOLL = {"subprotocol": "longpoll"}
 
@@ -48,7 +49,7 @@ async def test_observe_and_subscribe_forms(
 
 async def test_every_observe_form_works_from_the_td_alone(serve) -> None:
     sensor = Sensor(name="s")
-    async with serve([sensor]) as (_, client):
+    async with serve([sensor]) as (server, client):
         td = (await client.get("things/s")).json()
         forms = [
             form
@@ -67,10 +68,16 @@ async def test_every_observe_form_works_from_the_td_alone(serve) -> None:
                 async with client.stream(form.get("htv:methodName", "GET"), url) as response:
                     assert response.status_code == 200, url
                     assert response.headers["content-type"].startswith("text/event-stream")
+        hub = server.servient.hub
+
+        def streams() -> int:  # the probes above left one long-poll buffer per longpoll form
+            return hub.subscriber_count - observe_module.longpoll_count(server.app)
+
+        await eventually(lambda: streams() == 0, "the streams above are closed")
         listener = asyncio.create_task(
             sse_events(client, urljoin(td["base"], "streams/properties"), 1)
         )
-        await asyncio.sleep(0.2)
+        await eventually(lambda: streams() == 1, "the stream subscribed")
         sensor.value = 3
         assert [(name, data) for _, name, data in await listener] == [("value", 3)]
 

@@ -13,14 +13,14 @@ import wot_labthing as wl
 from wot_labthing._events import Delivery, Message
 from wot_labthing._http import observe
 
-from .conftest import Sensor, sse_events
+from .conftest import Sensor, eventually, sse_events, subscribers
 
 
 async def test_profile_framing_for_python_http_and_thread_changes(serve) -> None:
     sensor = Sensor(name="s")
-    async with serve([sensor]) as (_, client):
+    async with serve([sensor]) as (server, client):
         listener = asyncio.create_task(sse_events(client, "things/s/properties/value/sse", 3))
-        await asyncio.sleep(0.2)
+        await eventually(*subscribers(server, 1))
         sensor.value = 1
         assert (await client.put("things/s/properties/value", json=2)).status_code == 204
         thread = threading.Thread(target=lambda: setattr(sensor, "value", 3))
@@ -63,15 +63,14 @@ def test_a_gap_is_marked_by_a_comment_before_the_next_event() -> None:
 
 async def test_last_event_id_replays_missed_changes(serve) -> None:
     sensor = Sensor(name="s")
-    async with serve([sensor]) as (_, client):
+    async with serve([sensor]) as (server, client):
         first = asyncio.create_task(sse_events(client, "things/s/properties/value/sse", 1))
-        await asyncio.sleep(0.2)
+        await eventually(*subscribers(server, 1))
         sensor.value = 10
         ((last_id, _, _),) = await first
         sensor.value = 11  # nobody is listening now
         sensor.level = 1.5  # another property: not replayed on this stream
         sensor.value = 12
-        await asyncio.sleep(0.05)
         replay = await sse_events(
             client, "things/s/properties/value/sse", 2, headers={"Last-Event-ID": last_id}
         )
@@ -81,11 +80,11 @@ async def test_last_event_id_replays_missed_changes(serve) -> None:
 
 async def test_events_and_all_properties_streams(serve) -> None:
     sensor = Sensor(name="s")
-    async with serve([sensor]) as (_, client):
+    async with serve([sensor]) as (server, client):
         alarms = asyncio.create_task(sse_events(client, "things/s/events/alarm/sse", 1))
         events = asyncio.create_task(sse_events(client, "things/s/streams/events", 2))
         props = asyncio.create_task(sse_events(client, "things/s/streams/properties", 2))
-        await asyncio.sleep(0.3)
+        await eventually(*subscribers(server, 3))
         sensor.quiet = 5  # not observable: never streamed
         sensor.tick.emit(1)
         sensor.alarm.emit("too hot")
@@ -134,7 +133,7 @@ async def test_subscriber_cap_answers_503_and_disconnects_free_everything(serve)
             asyncio.create_task(sse_events(client, "things/s/properties/value/sse", 1))
             for _ in range(2)
         ]
-        await asyncio.sleep(0.3)
+        await eventually(*subscribers(server, 2))
         assert hub.subscriber_count == 2
         refused = await client.get("things/s/properties/value/sse")
         assert refused.status_code == 503
@@ -148,7 +147,7 @@ async def test_subscriber_cap_answers_503_and_disconnects_free_everything(serve)
             await asyncio.sleep(0.02)
         assert hub.subscriber_count == 0
         again = asyncio.create_task(sse_events(client, "things/s/properties/value/sse", 1))
-        await asyncio.sleep(0.2)
+        await eventually(*subscribers(server, 1))
         sensor.value = 2
         assert [data for _, _, data in await asyncio.wait_for(again, 5)] == [2]
 
@@ -159,9 +158,8 @@ async def test_shutdown_closes_streams_cleanly() -> None:
     await server.start()
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         stream = asyncio.create_task(sse_events(client, "things/s/properties/value/sse", 5))
-        await asyncio.sleep(0.2)
+        await eventually(*subscribers(server, 1))
         sensor.value = 1
-        await asyncio.sleep(0.1)
         started = time.monotonic()
         await server.stop()
         received = await asyncio.wait_for(stream, 5)
