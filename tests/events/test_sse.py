@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 
@@ -184,3 +185,14 @@ async def test_a_lagging_stream_gets_the_newest_values_and_a_marked_gap(serve) -
                 if line == "data: 10":
                     break
         assert seen == [": dropped 8 messages", "data: 9", "data: 10"]
+
+
+async def test_a_value_json_cannot_carry_fails_at_the_assignment(serve) -> None:
+    sensor = Sensor(name="s")
+    async with serve([sensor]) as (server, client):
+        listener = asyncio.create_task(sse_events(client, "things/s/properties/level/sse", 1))
+        await eventually(*subscribers(server, 1))
+        with pytest.raises(wl.NotFiniteError):
+            sensor.level = math.inf
+        sensor.level = 1.25  # the stream is unharmed
+        assert [data for _, _, data in await asyncio.wait_for(listener, 5)] == [1.25]
