@@ -15,6 +15,7 @@ import ifaddr
 import pytest
 from zeroconf import NonUniqueNameException, ServiceInfo
 
+import wot_labthing as wl
 from wot_labthing import _discovery
 from wot_labthing._discovery import (
     DIRECTORY_TYPE,
@@ -22,6 +23,7 @@ from wot_labthing._discovery import (
     WOT_TYPE,
     Advertiser,
     ThingRecord,
+    advertise_servient,
     advertised_addresses,
     instance_name,
 )
@@ -273,3 +275,32 @@ async def test_a_thing_that_cannot_be_advertised_does_not_stop_the_others(
     monkeypatch.setattr(FakeZeroconf, "async_register_service", refuse_stage)
     async with advertiser:
         assert list(advertiser.instance_names) == ["meter"]
+
+
+class Lamp(wl.Thing):
+    """A lamp on the bench."""
+
+    on: bool = wl.property(default=False, description="Whether it is lit.")
+
+
+async def settle() -> None:
+    for _ in range(20):  # the registry listener schedules the update as a task
+        await asyncio.sleep(0)
+
+
+async def test_advertise_servient_follows_things_added_and_removed_while_serving(
+    fake_zeroconf: type[FakeZeroconf],
+) -> None:
+    servient = wl.Servient([Lamp(name="left", title="Left lamp")])
+    advertiser = await advertise_servient(servient, host="10.0.0.5", port=8080)
+    [zc] = fake_zeroconf.instances
+    left = zc.registered["Left lamp._wot._tcp.local."]
+    assert txt(left)["td"] == "/things/left"
+    servient.add(Lamp(name="right", title="Right lamp"))
+    await settle()
+    assert "Right lamp._wot._tcp.local." in zc.registered
+    servient.remove("left")
+    await settle()
+    assert zc.goodbyes == ["Left lamp._wot._tcp.local."]
+    await advertiser.close()
+    assert zc.closed and zc.registered == {}
