@@ -74,7 +74,8 @@ LONGPOLL_GRACE = 30.0
 #: probes, e.g. health checks, must not hold subscriber slots for long).
 LONGPOLL_PROBE_GRACE = 5.0
 #: Seconds a long-poll GET is held before answering 204 (the client polls again).
-LONGPOLL_HOLD = 600.0
+#: Below node-wot 0.9.2's one-hour fetch timeout, which would end its subscription.
+LONGPOLL_HOLD = 3000.0
 #: Changes a long-poll buffer keeps for a client between its polls: enough for a
 #: burst of changes faster than any client can poll. A client that stays further
 #: behind loses the oldest (counted), so what it gets is at most this many changes old.
