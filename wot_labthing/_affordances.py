@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._errors import DefinitionError, NotAllowedError
+from ._jsonutil import dumps
 from ._schema import SchemaValidator, from_json, normalise_keywords, schema_for, to_json
 
 if TYPE_CHECKING:
@@ -172,7 +173,9 @@ class PropertyAffordance(Affordance):
 
     def __set__(self, instance: Thing, value: Any) -> None:
         if self.is_field:
-            self.validate(to_json(value))
+            data = to_json(value)
+            dumps(data)  # NaN or Infinity are refused before anything is stored
+            self.validate(data)
             instance.__dict__.setdefault("_wot_values", {})[self.name] = value
         elif self.setter_function is None:
             raise NotAllowedError(f"{self.where} is read-only", allowed=("read",))

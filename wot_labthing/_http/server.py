@@ -78,6 +78,9 @@ class HttpServer:
         config = Config()
         config.bind = [f"fd://{self._socket.fileno()}"]
         config.graceful_timeout = 2.0
+        # hypercorn closes a keep-alive connection after 1000 requests by default, which
+        # breaks long-lived pollers that do not reconnect.
+        config.keep_alive_max_requests = 1_000_000
         config.accesslog = None
         config.errorlog = logging.getLogger("hypercorn.error")
         self._shutdown.clear()
