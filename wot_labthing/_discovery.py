@@ -576,20 +576,17 @@ async def discover(
         )
         try:
             await asyncio.sleep(timeout)
-        finally:
             await browser.async_cancel()
-        pending = list(services.values())
-        try:
-            if pending:
-                _, late = await asyncio.wait(pending, timeout=fetch_timeout)
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-        finally:
-            for task in pending:
+            if services:
+                await asyncio.wait(services.values(), timeout=fetch_timeout)
+        finally:  # also when discover() itself is cancelled
+            if not browser.done:  # a second cancel fails an assertion in zeroconf
+                await browser.async_cancel()
+            for task in services.values():
                 task.cancel()
+            await asyncio.gather(*services.values(), return_exceptions=True)
             await zeroconf.async_close()
-        for task in pending:
+        for task in services.values():
             if not task.cancelled() and task.exception() is not None:
                 _log.warning("discover: %s", task.exception())
     return _merge(discovery.found)

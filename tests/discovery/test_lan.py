@@ -176,3 +176,28 @@ def test_a_servient_reachable_only_over_ipv6_link_local_is_found_with_its_scope(
         assert thing["td_url"].startswith(f"http://[{address}%")
         assert thing["td"]["title"] == thing["title"]
     servient.stop()
+
+
+CANCEL = """
+import asyncio, time
+from wot_labthing._discovery import discover
+
+async def main():
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(discover(10.0), 0.5)
+    except TimeoutError:
+        print(f"cancelled after {time.monotonic() - started:.1f} s")
+    assert len(asyncio.all_tasks()) == 1, asyncio.all_tasks()
+
+asyncio.run(main())
+"""
+
+
+def test_cancelling_discover_closes_everything_at_once(lan: Lan) -> None:
+    result = lan.run(lan.client, [sys.executable, "-X", "dev", "-c", CANCEL], timeout=30)
+    assert result.returncode == 0, result.stderr
+    # browsing would last 10 s; cancelled, it ends at once (a wide margin for a busy host)
+    seconds = float(result.stdout.split()[2])
+    assert seconds < 5, result.stdout
+    assert "Task was destroyed" not in result.stderr and "Error" not in result.stderr
