@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 from typing import Any
 
 __all__ = ["add_extra_commands"]
 
 
 def _discover(args: argparse.Namespace) -> int:
-    from ._discovery import discover
+    from ._cli_discover import discover_command
 
-    found = asyncio.run(discover(timeout=args.timeout))
-    if args.json:
-        print(
-            json.dumps(
-                [{"title": t.title, "td": t.td_url, "description": t.description} for t in found],
-                indent=2,
-            )
-        )
-        return 0
-    if not found:
-        print(f"no WoT Things found in {args.timeout:g} s")
-        return 1
-    width = max(len(thing.title) for thing in found)
-    url_width = max(len(thing.td_url) for thing in found)
-    for thing in found:
-        print(f"{thing.title:<{width}}  {thing.td_url:<{url_width}}  {thing.description or ''}")
-    return 0
+    return discover_command(args.timeout, args.json)
 
 
 def add_extra_commands(commands: Any) -> None:
