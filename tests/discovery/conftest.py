@@ -151,6 +151,8 @@ class Lan:
     server_ip: str
     client_ip: str
     processes: list[Process] = field(default_factory=list)
+    #: Whether the veth pair got IPv6 link-local addresses (no IPv6 in the kernel: False).
+    ipv6: bool = False
 
     def run(
         self, namespace: str, args: list[str], timeout: float = 60
@@ -193,21 +195,14 @@ def lan() -> Iterator[Lan]:
             for namespace in (lan.server, lan.client):
                 _ip("netns", "add", namespace)
                 created.append(namespace)
-                # no duplicate address detection: link-local IPv6 is usable at once
-                subprocess.run(
-                    [
-                        "ip",
-                        "netns",
-                        "exec",
-                        namespace,
-                        "sysctl",
-                        "-qw",
-                        "net.ipv6.conf.all.accept_dad=0",
-                        "net.ipv6.conf.default.accept_dad=0",
-                    ],
-                    capture_output=True,
-                    timeout=10,
+                # IPv6 on (some CI containers default it off), and no duplicate address
+                # detection, so link-local addresses are usable at once
+                settings = " ".join(
+                    f"echo {value} > /proc/sys/net/ipv6/conf/{scope}/{key};"
+                    for key, value in (("disable_ipv6", 0), ("accept_dad", 0))
+                    for scope in ("all", "default")
                 )
+                lan.run(namespace, ["sh", "-c", settings], timeout=10)
             _ip("link", "add", f"ws{tag}", "type", "veth", "peer", "name", f"wc{tag}")
             for namespace, device, address in (
                 (lan.server, f"ws{tag}", lan.server_ip),
@@ -220,12 +215,27 @@ def lan() -> Iterator[Lan]:
                 _ip("-n", namespace, "route", "add", "224.0.0.0/4", "dev", device)
         except subprocess.CalledProcessError as exc:
             skip_or_fail(f"cannot create network namespaces: {' '.join(exc.cmd)}: {exc.stderr}")
+        lan.ipv6 = _has_link_local(lan)
         yield lan
     finally:
         for process in lan.processes:
             process.kill()
         for namespace in created:  # the veth pair goes with its namespaces
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
+
+
+def _has_link_local(lan: Lan) -> bool:
+    for _ in range(20):  # addresses appear once the link is up; bounded wait
+        show = lan.run(lan.server, ["ip", "-6", "-o", "addr", "show", "scope", "link"])
+        if "fe80:" in show.stdout:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def require_ipv6(lan: Lan) -> None:
+    if not lan.ipv6:
+        skip_or_fail("no IPv6 link-local addresses in the namespaces (kernel without IPv6?)")
 
 
 def require_node_modules() -> Path:
