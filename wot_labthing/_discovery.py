@@ -307,6 +307,8 @@ class Advertiser:
 
     async def add(self, record: ThingRecord) -> None:
         """Advertise ``record`` (replacing one of the same name)."""
+        if not record.name:
+            raise ValueError("a ThingRecord needs a name ('' is the directory's key)")
         async with self._lock:
             await self._unregister(record.name)
             self._records[record.name] = record

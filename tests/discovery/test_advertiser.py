@@ -223,6 +223,8 @@ async def test_start_announces_all_add_and_remove_update_live_close_says_goodbye
     assert zc.goodbyes == ["Simulated stage._wot._tcp.local."]
     assert "Simulated stage._wot._tcp.local." not in zc.registered
     await advertiser.remove("no-such-thing")
+    with pytest.raises(ValueError, match="needs a name"):
+        await advertiser.add(ThingRecord("", "Nameless", "/things/x"))
 
     await advertiser.close()
     await advertiser.close()  # idempotent
