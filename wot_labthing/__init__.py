@@ -16,6 +16,7 @@ from ._context import (
     update_task_data,
     update_task_progress,
 )
+from ._discovery import DiscoveredThing, discover, discover_sync
 from ._errors import (
     ActionTimeoutError,
     BusyError,
@@ -49,6 +50,7 @@ __all__ = [
     "ConsumerError",
     "DefinitionError",
     "DisconnectedError",
+    "DiscoveredThing",
     "HttpServer",
     "InputError",
     "InstrumentError",
@@ -69,6 +71,8 @@ __all__ = [
     "cancellable_sleep",
     "current_invocation",
     "current_task",
+    "discover",
+    "discover_sync",
     "event",
     "property",
     "raise_if_cancelled",
