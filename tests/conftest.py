@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from jsonschema import Draft7Validator
 
 import wot_labthing as wl
 
+ROOT = Path(__file__).parent.parent
 INTEROP_DIR = Path(__file__).parent / "interop"
 SCHEMA_PACKAGE = "wot-thing-description-types"
 IN_CI = os.environ.get("CI") == "true"
@@ -94,6 +97,34 @@ def run_node() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@contextmanager
+def demo_servient(*extra: str) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """``wot-labthing serve examples/demo.toml --port 0 --no-mdns`` as a user runs it.
+
+    Yields the process and the TD URLs it printed before "ready"; stops it with SIGINT.
+    """
+    command = [sys.executable, "-m", "wot_labthing", "serve", "examples/demo.toml"]
+    with subprocess.Popen(
+        [*command, "--port", "0", "--no-mdns", *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        urls: list[str] = []
+        for line in process.stdout:
+            if line.startswith("TD: "):
+                urls.append(line[4:].strip())
+            elif line.startswith("ready"):
+                break
+        try:
+            yield process, urls
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=20)
 
 
 @asynccontextmanager

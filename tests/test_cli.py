@@ -3,16 +3,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from wot_labthing._cli import main
+
+from .conftest import demo_servient
 
 ROOT = Path(__file__).parent.parent
 
@@ -28,40 +28,15 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 def test_serve_prints_td_urls_that_answer() -> None:
-    command = [sys.executable, "-m", "wot_labthing", "serve", "examples/demo.toml"]
-    with subprocess.Popen(
-        [*command, "--port", "0", "--no-mdns"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
-        _check_served_urls(process)
-
-
-def _check_served_urls(process: subprocess.Popen[str]) -> None:
-    try:
-        assert process.stdout is not None
-        urls: list[str] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            if line.startswith("TD: "):
-                urls.append(line[4:].strip())
-            if line.startswith("TD: ") and len(urls) >= 2:
-                break
-        assert len(urls) >= 2, process.stderr.read() if process.poll() is not None else urls
+    with demo_servient() as (process, urls):
+        assert len(urls) == 2, process.poll()
         for url in urls:
             assert re.match(r"http://127\.0\.0\.1:\d+/things/\w+", url)
             response = httpx.get(url, timeout=10)
             assert response.status_code == 200
             assert response.headers["content-type"] == "application/td+json"
             assert response.json()["base"] == url + "/"
-    finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 0
+    assert process.returncode == 0
 
 
 def test_serve_bad_config_is_one_line_not_a_traceback(tmp_path: Path) -> None:
