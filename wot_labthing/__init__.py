@@ -41,6 +41,7 @@ from ._schema import Constraints
 from ._servient import Servient, ServientSettings
 from ._td import validate_td
 from ._thing import Thing
+from ._transport import SerialTransport, find_serial_port
 
 __all__ = [
     "ActionTimeoutError",
@@ -61,6 +62,7 @@ __all__ = [
     "NotFiniteError",
     "NotFoundError",
     "RemoteError",
+    "SerialTransport",
     "Servient",
     "ServientSettings",
     "TDError",
@@ -74,6 +76,7 @@ __all__ = [
     "discover",
     "discover_sync",
     "event",
+    "find_serial_port",
     "property",
     "raise_if_cancelled",
     "update_task_data",

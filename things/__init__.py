@@ -1,0 +1,1 @@
+"""Instrument drivers (a folder per manufacturer) and their wire-level simulators."""
