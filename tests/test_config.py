@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 
 import wot_labthing as wl
-from wot_labthing._config import build_things, load_config, parse_config
+from wot_labthing._config import (
+    build_things,
+    load_config,
+    parse_config,
+    resolve_simulator_references,
+)
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -92,3 +97,40 @@ def test_duplicate_names_are_refused() -> None:
 def test_missing_file() -> None:
     with pytest.raises(wl.ConfigError, match="no such config file"):
         load_config("/nonexistent/servient.toml")
+
+
+def test_simulator_references_must_resolve(tmp_path: Path) -> None:
+    text = (
+        '[[simulators]]\nname = "board"\nsimulator = "sangaboard"\n\n'
+        '[[things]]\nclass = "simulated:SimulatedMeter"\nname = "m"\n'
+        'kwargs = { port = "simulator:bord" }\n'
+    )
+    (tmp_path / "c.toml").write_text(text)
+    with pytest.raises(wl.ConfigError, match=r"things entry 'm'.*'bord'.*configured: board"):
+        load_config(tmp_path / "c.toml")
+
+
+def test_simulator_entries_are_parsed_and_resolved(tmp_path: Path) -> None:
+    text = (
+        '[[simulators]]\nname = "board"\nsimulator = "sangaboard"\nkind = "socket"\n'
+        "options = { speed = 500 }\n\n"
+        '[[things]]\nclass = "simulated:SimulatedMeter"\nname = "m"\n'
+        'kwargs = { port = "simulator:board", baudrate = 115200 }\n'
+    )
+    (tmp_path / "c.toml").write_text(text)
+    config = load_config(tmp_path / "c.toml")
+    [entry] = config.simulators
+    assert (entry.name, entry.simulator, entry.kind, entry.options) == (
+        "board",
+        "sangaboard",
+        "socket",
+        {"speed": 500},
+    )
+    resolve_simulator_references(config, {"board": "socket://127.0.0.1:5000"})
+    assert config.things[0].kwargs == {"port": "socket://127.0.0.1:5000", "baudrate": 115200}
+
+
+def test_simulator_kind_is_checked(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('[[simulators]]\nname = "b"\nsimulator = "x"\nkind = "usb"\n')
+    with pytest.raises(wl.ConfigError, match="kind"):
+        load_config(tmp_path / "c.toml")

@@ -42,10 +42,33 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    things = build_things(config)
-    if not things:
-        print("warning: no Things configured; serving an empty directory", file=sys.stderr)
-    return asyncio.run(_run_servient(config, Servient(things, settings=config.settings)))
+    simulators = _start_simulators(config)
+    try:
+        things = build_things(config)
+        if not things:
+            print("warning: no Things configured; serving an empty directory", file=sys.stderr)
+        return asyncio.run(_run_servient(config, Servient(things, settings=config.settings)))
+    finally:
+        _stop_simulators(simulators)
+
+
+def _start_simulators(config: ServientConfig) -> list[Any]:
+    """Start the config's ``[[simulators]]`` (none: nothing imported)."""
+    if not config.simulators:
+        return []
+    from ._simulators import start_simulators
+
+    endpoints = start_simulators(config)
+    for entry, endpoint in zip(config.simulators, endpoints, strict=True):
+        print(f"simulator {entry.name} ({entry.simulator}) on {endpoint.url}", flush=True)
+    return endpoints
+
+
+def _stop_simulators(endpoints: list[Any]) -> None:
+    if endpoints:
+        from ._simulators import stop_simulators
+
+        stop_simulators(endpoints)
 
 
 async def _run_servient(config: ServientConfig, servient: Servient) -> int:

@@ -1,4 +1,4 @@
-"""Subcommands whose work lives in other modules: discovery for now."""
+"""Subcommands whose work lives in other modules: simulators, discovery, the client."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ def _discover(args: argparse.Namespace) -> int:
 
 
 def add_extra_commands(commands: Any) -> None:
-    """Add the ``discover`` subcommand to ``commands``."""
+    """Add ``simulate``, ``discover`` and the client subcommands to ``commands``."""
+    from ._simulators import add_simulate_command
+
+    add_simulate_command(commands)
     discover = commands.add_parser("discover", help="find WoT Things on the LAN (DNS-SD)")
     discover.add_argument("--timeout", type=float, default=3.0, help="seconds to browse")
     discover.add_argument("--json", action="store_true", help="print JSON")

@@ -30,7 +30,16 @@ from ._resources import schema_validator
 from ._servient import ServientSettings
 from ._thing import Thing
 
-__all__ = ["ServientConfig", "ThingEntry", "build_things", "load_config", "parse_config"]
+__all__ = [
+    "SIMULATOR_REFERENCE",
+    "ServientConfig",
+    "SimulatorEntry",
+    "ThingEntry",
+    "build_things",
+    "load_config",
+    "parse_config",
+    "resolve_simulator_references",
+]
 
 
 @dataclass
@@ -51,6 +60,23 @@ class ThingEntry:
 
 
 @dataclass
+class SimulatorEntry:
+    """One ``[[simulators]]`` entry: an instrument simulator the servient starts first."""
+
+    name: str
+    simulator: str
+    kind: str = "pty"
+    host: str = "127.0.0.1"
+    port: int = 0
+    link: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+#: A Thing kwarg spelled ``"simulator:NAME"`` is replaced by that simulator's port URL.
+SIMULATOR_REFERENCE = "simulator:"
+
+
+@dataclass
 class ServientConfig:
     """A parsed configuration: where to serve, servient settings and the Things."""
 
@@ -62,6 +88,7 @@ class ServientConfig:
     log_level: str = "INFO"
     settings: ServientSettings = field(default_factory=ServientSettings)
     things: list[ThingEntry] = field(default_factory=list)
+    simulators: list[SimulatorEntry] = field(default_factory=list)
     directory: Path | None = None
 
 
@@ -98,7 +125,48 @@ def parse_config(data: dict[str, Any], *, directory: Path | None = None) -> Serv
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ConfigError(f"Thing names must be unique: {', '.join(duplicates)}", entry="things")
+    _parse_simulators(config, data.get("simulators", []))
     return config
+
+
+def _parse_simulators(config: ServientConfig, entries: list[dict[str, Any]]) -> None:
+    """Read ``[[simulators]]`` and check that every ``simulator:NAME`` reference resolves."""
+    for entry in entries:
+        config.simulators.append(
+            SimulatorEntry(
+                name=entry["name"],
+                simulator=entry["simulator"],
+                kind=entry.get("kind", "pty"),
+                host=entry.get("host", "127.0.0.1"),
+                port=entry.get("port", 0),
+                link=entry.get("link"),
+                options=dict(entry.get("options", {})),
+            )
+        )
+    known = [entry.name for entry in config.simulators]
+    duplicates = sorted({name for name in known if known.count(name) > 1})
+    if duplicates:
+        raise ConfigError(
+            f"simulator names must be unique: {', '.join(duplicates)}", entry="simulators"
+        )
+    for thing in config.things:
+        for key, value in thing.kwargs.items():
+            if isinstance(value, str) and value.startswith(SIMULATOR_REFERENCE):
+                wanted = value.removeprefix(SIMULATOR_REFERENCE)
+                if wanted not in known:
+                    raise ConfigError(
+                        f"kwargs.{key} refers to simulator {wanted!r}, which is not configured"
+                        f" (configured: {', '.join(known) or 'none'})",
+                        entry=thing.label,
+                    )
+
+
+def resolve_simulator_references(config: ServientConfig, urls: dict[str, str]) -> None:
+    """Replace every ``simulator:NAME`` Thing kwarg by the started simulator's URL."""
+    for thing in config.things:
+        for key, value in thing.kwargs.items():
+            if isinstance(value, str) and value.startswith(SIMULATOR_REFERENCE):
+                thing.kwargs[key] = urls[value.removeprefix(SIMULATOR_REFERENCE)]
 
 
 def _entry_name(data: dict[str, Any], pointer: str) -> str:
