@@ -100,12 +100,14 @@ def run_node() -> Callable[..., subprocess.CompletedProcess[str]]:
 
 
 @contextmanager
-def demo_servient(*extra: str) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+def demo_servient(
+    *extra: str, config: str = "examples/demo.toml"
+) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
     """``wot-labthing serve examples/demo.toml --port 0 --no-mdns`` as a user runs it.
 
     Yields the process and the TD URLs it printed before "ready"; stops it with SIGINT.
     """
-    command = [sys.executable, "-m", "wot_labthing", "serve", "examples/demo.toml"]
+    command = [sys.executable, "-m", "wot_labthing", "serve", config]
     with subprocess.Popen(
         [*command, "--port", "0", "--no-mdns", *extra],
         cwd=ROOT,
@@ -142,3 +144,31 @@ async def serving(
 def serve() -> Callable[..., Any]:
     """``async with serve([thing, ...]) as (server, client):`` in a test."""
     return serving
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--hardware NAME=PORT`` opts in to tests against a real instrument."""
+    parser.addoption(
+        "--hardware",
+        action="append",
+        default=[],
+        metavar="NAME=PORT",
+        help="run the hardware tests of instrument NAME (sangaboard, 34401a) on PORT",
+    )
+
+
+@pytest.fixture
+def hardware_port(request: pytest.FixtureRequest) -> str:
+    """The port given with ``--hardware NAME=PORT`` for the test's ``hardware(NAME)`` marker.
+
+    Tests against real instruments are opt-in: without the option they are skipped,
+    and say how to run them.
+    """
+    marker = request.node.get_closest_marker("hardware")
+    assert marker is not None and marker.args, "use @pytest.mark.hardware('NAME')"
+    name = marker.args[0]
+    for option in request.config.getoption("--hardware"):
+        key, _, port = option.partition("=")
+        if key == name and port:
+            return port
+    pytest.skip(f"needs a real {name}: pytest --hardware {name}=PORT")
