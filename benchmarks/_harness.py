@@ -18,7 +18,7 @@ ROOT = Path(__file__).parent.parent
 
 @contextmanager
 def servient(
-    config: str = "examples/demo.toml", python: str = sys.executable
+    config: str = "examples/simulated.toml", python: str = sys.executable
 ) -> Iterator[tuple[str, int]]:
     """Run ``wot-labthing serve CONFIG`` on a free port; yields its base URL and pid."""
     command = [python, "-m", "wot_labthing", "serve", config, "--port", "0", "--no-mdns"]

@@ -44,7 +44,7 @@ async def run(requests: int) -> None:
             results[("floor", concurrency)] = await load(
                 lambda c, u=floor: c.get(u + "value"), total=requests, concurrency=concurrency
             )
-    with servient() as (base, _):  # examples/demo.toml
+    with servient() as (base, _):  # examples/simulated.toml
         prop = base + "things/stage/properties/speed"
         for concurrency in (1, 32):
             results[("read", concurrency)] = await load(

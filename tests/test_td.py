@@ -15,7 +15,7 @@ ROOT = Path(__file__).parent.parent
 
 
 def demo_things() -> list[wl.Thing]:
-    return build_things(load_config(ROOT / "examples" / "demo.toml"))
+    return build_things(load_config(ROOT / "examples" / "simulated.toml"))
 
 
 @pytest.mark.parametrize("thing", demo_things(), ids=lambda thing: thing.thing_name)
