@@ -1,0 +1,1 @@
+"""Drivers for OpenFlexure hardware (the Sangaboard motor controller)."""
