@@ -215,3 +215,18 @@ async def test_over_http(rig: Rig, serve: Callable[..., Any]) -> None:
         refused = await client.put("/things/stage/properties/step_delay", json=0)
         assert refused.status_code == 400  # below the board's 1 µs minimum: never sent
         assert "dt 0" not in rig.simulator.commands
+
+
+@pytest.mark.hardware("sangaboard")
+def test_a_real_board(hardware_port: str) -> None:
+    """``pytest --hardware sangaboard=/dev/ttyACM0``: small moves there and back."""
+    board = Sangaboard(hardware_port, timeout=2.0)
+    try:
+        assert board.firmware_version.startswith("Sangaboard Firmware v1")
+        start = board.position
+        assert board.moving is False
+        assert board.move_relative(50, -50, 20) == [start[0] + 50, start[1] - 50, start[2] + 20]
+        assert board.move_absolute(*start) == start
+        assert board.step_delay >= 1
+    finally:
+        board.close()
