@@ -1,0 +1,1 @@
+"""Keysight (formerly Agilent, formerly Hewlett-Packard) instruments."""
