@@ -10,6 +10,7 @@ import pytest
 
 import wot_labthing as wl
 from things.openflexure.sangaboard import Sangaboard
+from wot_labthing._context import run_in_context
 from wot_labthing._http.forms import thing_description
 from wot_labthing.testing import ScriptedTransport
 
@@ -253,6 +254,53 @@ def test_zero_stop_release(board_with: Callable[..., Sangaboard]) -> None:
     assert board.stop() == [7, 0, 0]
     assert board.release() is None
     assert changes == [("property", "position", [0, 0, 0]), ("property", "position", [7, 0, 0])]
+
+
+# Cancelling, driven by hand through an invocation ---------------------------------------------
+
+
+def invocation_of(board: Sangaboard) -> wl.Invocation:
+    return wl.Invocation(board, Sangaboard.actions["move_relative"], {}, {}, lambda record: None)
+
+
+def test_a_cancel_before_the_move_starts_sends_no_move(
+    board_with: Callable[..., Sangaboard],
+) -> None:
+    board = board_with(("p?", "0 0 0"), ("p?", "0 0 0"))  # no "mr", no "stop"
+    invocation = invocation_of(board)
+    invocation.request_cancel()
+    with pytest.raises(wl.InvocationCancelled):
+        run_in_context(invocation, lambda: board.move_relative(500))
+
+
+def test_a_cancel_mid_move_sends_one_stop_and_publishes_where_it_stopped(
+    board_with: Callable[..., Sangaboard], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    board = board_with(
+        ("p?", "0 0 0"),
+        ("mr 500 0 0", "done."),
+        ("moving?", "true"),
+        ("p?", "100 0 0"),
+        ("stop", "Move aborted"),  # from the abort hook or the action, never both
+        ("p?", "120 0 0"),
+    )
+    invocation = invocation_of(board)
+    sleeps = 0
+    real_sleep = wl.cancellable_sleep
+
+    def sleep_then_cancel(seconds: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps == 2:
+            invocation.request_cancel()  # starts the abort hook in another thread
+        real_sleep(seconds)
+
+    monkeypatch.setattr(wl, "cancellable_sleep", sleep_then_cancel)
+    changes = watch(board)
+    with pytest.raises(wl.InvocationCancelled):
+        run_in_context(invocation, lambda: board.move_relative(500))
+    assert changes[-2:] == [("property", "position", [120, 0, 0]), ("property", "moving", False)]
+    assert invocation.progress == 20
 
 
 # Through a servient -----------------------------------------------------------------------

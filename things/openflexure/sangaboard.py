@@ -104,8 +104,12 @@ class Sangaboard(wl.Thing):
                 transport.on_connect = chained
         self._transport = transport
         self._firmware = ""
+        # Guards the start of a move against its abort hook (which runs in another
+        # thread): a cancel arriving before ``mr`` prevents it, one arriving after
+        # sends exactly one ``stop``.
         self._abort_lock = threading.Lock()
-        self._abort_done = False
+        self._move_started = False
+        self._stop_sent = False
 
     def __repr__(self) -> str:
         return f"<Sangaboard {self._transport.name}>"
@@ -324,11 +328,11 @@ class Sangaboard(wl.Thing):
     # -- moving ---------------------------------------------------------------------------
 
     def _abort_move(self) -> None:
-        """Send ``stop`` once per move, from the abort hook or the cancelled action."""
+        """Send ``stop`` once per started move, from the abort hook or the cancelled action."""
         with self._abort_lock:
-            if not self._abort_done:
+            if self._move_started and not self._stop_sent:
                 self._expect("stop", "Move aborted")
-                self._abort_done = True
+                self._stop_sent = True
 
     def _move(self, displacement: list[int], *, start: list[int] | None = None) -> list[int]:
         if start is None:
@@ -337,13 +341,15 @@ class Sangaboard(wl.Thing):
         longest = abs(displacement[axis])
         if longest == 0:
             return start
-        with self._abort_lock:
-            self._abort_done = False
         dx, dy, dz = displacement
         position = start
         with wl.abort_hook(self._abort_move):
             try:
-                self._expect(f"mr {dx} {dy} {dz}", "done.")
+                with self._abort_lock:
+                    wl.raise_if_cancelled()
+                    self._stop_sent = False
+                    self._expect(f"mr {dx} {dy} {dz}", "done.")
+                    self._move_started = True
                 self.notify_property_changed("moving", True)
                 while True:
                     wl.cancellable_sleep(self.poll_interval)
@@ -359,6 +365,8 @@ class Sangaboard(wl.Thing):
                 self._after_cancel()
                 raise
             finally:
+                with self._abort_lock:
+                    self._move_started = False
                 self.notify_property_changed("moving", False)
 
     def _after_cancel(self) -> None:
