@@ -169,6 +169,14 @@ def test_led_brightness_without_the_led_module(board_with: Callable[..., Sangabo
     assert caught.value.command == "led_cc?"
 
 
+def test_an_unknown_command_reply_with_the_command_quoted_is_an_error(
+    board_with: Callable[..., Sangaboard],
+) -> None:
+    board = board_with(("led_cc 0.1000", f"Command not recognised: 'led_cc 0.1000', {UNKNOWN}"))
+    with pytest.raises(wl.InstrumentError, match="not recognised"):
+        board.led_brightness = 0.1  # type: ignore[method-assign]
+
+
 def test_modules(board_with: Callable[..., Sangaboard]) -> None:
     board = board_with(("list_modules", ["Stage", "Illumination: CC LED", "--END--"]))
     assert board.modules == ["Stage", "Illumination: CC LED"]

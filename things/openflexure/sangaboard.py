@@ -53,6 +53,15 @@ END_OF_LIST = "--END--"
 _INTEGER = re.compile(r"[+-]?\d+")
 
 
+def _is_error(reply: str) -> bool:
+    """Whether a reply is the firmware refusing a command.
+
+    v0.5 answers an unknown command with exactly :data:`UNKNOWN_COMMAND`; later
+    firmware may put the command before it, so any line holding it counts.
+    """
+    return UNKNOWN_COMMAND in reply or reply.startswith("Error")
+
+
 class Sangaboard(wl.Thing):
     """An OpenFlexure Sangaboard motor controller: a three-axis stage moved in motor steps.
 
@@ -152,7 +161,7 @@ class Sangaboard(wl.Thing):
     def _query(self, command: str) -> str:
         """One exchange; the board's error replies become :class:`InstrumentError`."""
         reply = self._transport.query(command)
-        if reply == UNKNOWN_COMMAND or reply.startswith("Error"):
+        if _is_error(reply):
             raise wl.InstrumentError(
                 f"{self._transport.name}: {command!r} failed: {reply}",
                 port=self._transport.name,
@@ -268,7 +277,7 @@ class Sangaboard(wl.Thing):
                 line = transport.read_line(command=command)
                 if line == END_OF_LIST:
                     return lines
-                if line == UNKNOWN_COMMAND:
+                if _is_error(line):
                     raise wl.InstrumentError(
                         f"{transport.name}: {command!r} failed: {line}",
                         port=transport.name,
