@@ -341,7 +341,11 @@ class InvocationManager:
             return _context.run_in_context(record, function)
 
         context = contextvars.copy_context()
-        future = loop.run_in_executor(self._pool, context.run, work)
+        # Submit to the pool ourselves: the concurrent future's cancel() is truthful
+        # (False once the worker runs), unlike run_in_executor's asyncio future, whose
+        # cancel() succeeds at once and would end the record while the thread still runs.
+        work_future = self._pool.submit(context.run, work)
+        future = asyncio.wrap_future(work_future, loop=loop)
         try:
             return await asyncio.wait_for(asyncio.shield(future), limit)
         except TimeoutError:
@@ -353,7 +357,7 @@ class InvocationManager:
         except asyncio.CancelledError:
             # Cancelled while pending (not started) or running: stop cooperatively.
             record.request_cancel()
-            if not future.cancel():
+            if not work_future.cancel():  # already running: let it reach a cancellation point
                 await self._await_worker(future)
             raise
 

@@ -24,6 +24,7 @@ class Lab(wl.Thing):
         self.release = threading.Event()
         self.concurrent = 0
         self.max_concurrent = 0
+        self.cleanup_done = 0.0
         self._count_lock = threading.Lock()
 
     @wl.property
@@ -89,6 +90,20 @@ class Lab(wl.Thing):
         try:
             wl.cancellable_sleep(seconds)
         finally:
+            with self._count_lock:
+                self.concurrent -= 1
+
+    @wl.action(exclusive=True)
+    def slow_stop(self) -> None:
+        """An exclusive run whose cancellation takes 0.4 s of cleanup (a stage braking)."""
+        with self._count_lock:
+            self.concurrent += 1
+            self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        try:
+            wl.cancellable_sleep(30)
+        finally:
+            time.sleep(0.4)
+            self.cleanup_done = time.time()
             with self._count_lock:
                 self.concurrent -= 1
 

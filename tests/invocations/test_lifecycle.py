@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -216,6 +217,25 @@ async def test_exclusive_actions_queue_and_never_overlap(serve, lab: Lab) -> Non
         assert "pending" in statuses
         for response in responses:
             await wait_status(client, response.headers["Location"], {"completed"})
+        assert lab.max_concurrent == 1
+
+
+async def test_cancelled_run_ends_only_after_its_cleanup(serve, lab: Lab) -> None:
+    """A cancelled sync run stays running until its thread is done; the queue waits too."""
+    async with serve([lab]) as (_, client):
+        first = await client.post(
+            "things/lab/actions/slow_stop", headers={"Prefer": "respond-async"}
+        )
+        await wait_status(client, first.headers["Location"], {"running"})
+        queued = await client.post(
+            "things/lab/actions/move", json={"seconds": 0.1}, headers={"Prefer": "respond-async"}
+        )
+        assert queued.json()["status"] == "pending"
+        assert (await client.delete(first.headers["Location"])).status_code == 204
+        record = await wait_status(client, first.headers["Location"], {"failed"})
+        await wait_status(client, queued.headers["Location"], {"completed"})
+        ended = datetime.fromisoformat(record["timeEnded"].replace("Z", "+00:00")).timestamp()
+        assert ended >= lab.cleanup_done - 0.01
         assert lab.max_concurrent == 1
 
 
