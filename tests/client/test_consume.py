@@ -132,9 +132,7 @@ async def test_polling_fallback_when_no_event_stream(
 
 
 @pytest.mark.parametrize("subprotocol", ["sse", "longpoll"])
-async def test_observe_property_and_subscribe_event(
-    stage: ConsumedThing, subprotocol: str
-) -> None:
+async def test_observe_property_and_subscribe_event(stage: ConsumedThing, subprotocol: str) -> None:
     await stage.write_property("speed", 20000)
     async with await stage.observe_property("position", subprotocol=subprotocol) as positions:
         assert positions.subprotocol == subprotocol

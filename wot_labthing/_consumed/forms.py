@@ -24,6 +24,7 @@ __all__ = [
     "expand_href",
     "find_forms",
     "is_json",
+    "singular",
 ]
 
 #: Binding Templates HTTP defaults (TD 1.1 Table 32), plus the obvious ones the
@@ -50,6 +51,11 @@ DEFAULT_METHODS = {
 }
 
 _TEMPLATE = re.compile(r"\{([+#./;?&]?)([^}]+)\}")
+
+
+def singular(kind: str) -> str:
+    """``property`` for ``properties``, ``action`` for ``actions``, ``event`` for ``events``."""
+    return {"properties": "property", "actions": "action", "events": "event"}.get(kind, kind)
 
 
 def is_json(content_type: str | None) -> bool:
@@ -142,7 +148,7 @@ def find_forms(
         if name not in table or not isinstance(table[name], dict):
             known = ", ".join(sorted(table)) or "none"
             raise NotFoundError(
-                f"the Thing has no {kind[:-1]} {name!r} (it has: {known})",
+                f"the Thing has no {singular(kind)} {name!r} (it has: {known})",
                 kind=kind,
                 name=name,
             )
@@ -202,7 +208,7 @@ def pick_form(
                     return form
         forms = []
     if not forms:
-        where = f"{kind[:-1]} {name!r}" if kind else "the Thing"
+        where = f"{singular(kind)} {name!r}" if kind else "the Thing"
         extra = f" with subprotocol {', '.join(map(str, subprotocols))}" if subprotocols else ""
         raise ConsumerError(f"{where} offers no JSON-over-HTTP form for {op}{extra}")
     return forms[0]

@@ -20,7 +20,7 @@ from .._errors import ConsumerError, InputError, NotAllowedError, NotFoundError,
 from .._schema import SchemaValidator, to_json
 from .._td import validate_td
 from .actions import ActionHandle, start_action
-from .forms import Form, find_forms, pick_form, uri_variable_schemas
+from .forms import Form, find_forms, pick_form, singular, uri_variable_schemas
 from .observe import Subscription, open_subscription
 from .security import Credentials
 from .transport import NO_BODY, Requester, decode, raise_for_status, translate_errors
@@ -165,7 +165,7 @@ class ConsumedThing:
         if name not in table:
             known = ", ".join(sorted(table)) or "none"
             raise NotFoundError(
-                f"{self.title!r} has no {kind[:-1]} {name!r} (it has: {known})",
+                f"{self.title!r} has no {singular(kind)} {name!r} (it has: {known})",
                 kind=kind,
                 name=name,
             )
@@ -185,7 +185,7 @@ class ConsumedThing:
                 self._validators[key] = SchemaValidator(schema) if schema else None
             except SchemaError as exc:
                 raise TDError(
-                    f"the schema of {kind[:-1]} {name!r} is invalid: {exc.message}"
+                    f"the schema of {singular(kind)} {name!r} is invalid: {exc.message}"
                 ) from None
         return self._validators[key]
 

@@ -1,0 +1,453 @@
+"""The client subcommands: ``read``, ``write``, ``invoke``, ``observe`` and ``things``.
+
+Each takes a TD URL, a servient URL (its directory is read) or a Thing's name
+found by DNS-SD discovery. They print JSON on stdout and everything else on
+stderr, and fail with one line and a non-zero exit, never a traceback.
+
+``invoke`` draws a progress bar on stderr while an asynchronous run goes (when
+stderr is a terminal, or with ``--progress``). Ctrl-C then asks
+``cancel the run? [y/N]`` on a terminal; without one (or with ``--yes``) it
+cancels the run at once, and exits 130 once the servient has cancelled it.
+
+The remote work runs on the client's portal thread (see ``_consumed/sync.py``),
+so the main thread stays free to prompt and to take Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import httpx
+
+from ._consumed.directory import FoundThing, find_things, pick_thing
+from ._consumed.security import Credentials
+from ._consumed.sync import Portal, SyncActionHandle, SyncConsumedThing
+from ._consumed.thing import ConsumedThing
+from ._consumed.transport import NO_BODY
+from ._errors import (
+    ActionTimeoutError,
+    ConsumerError,
+    InputError,
+    NotFoundError,
+    RemoteError,
+    WotLabthingError,
+)
+from ._jsonutil import loads
+
+__all__ = ["ProgressBar", "add_client_commands", "main"]
+
+#: Exit status after Ctrl-C (the shell's 128 + SIGINT).
+INTERRUPTED = 130
+#: Seconds to wait, after cancelling, for the servient to report how the run ended.
+CANCEL_WAIT = 15.0
+PASSWORD_ENV = "WOT_LABTHING_PASSWORD"
+TOKEN_ENV = "WOT_LABTHING_TOKEN"
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _json_argument(text: str, what: str) -> Any:
+    try:
+        return loads(text)
+    except InputError as exc:
+        raise InputError(
+            f"{what} must be JSON ({exc}); quote strings, e.g. '\"fast\"'", pointer=""
+        ) from None
+
+
+def _credentials(args: argparse.Namespace) -> Credentials | None:
+    token = args.token or os.environ.get(TOKEN_ENV)
+    username = password = None
+    if args.user:
+        username, _, typed = args.user.partition(":")
+        password = typed or os.environ.get(PASSWORD_ENV)
+        if password is None:
+            if not sys.stdin.isatty():
+                raise ConsumerError(f"--user {username}: give USER:PASSWORD or set {PASSWORD_ENV}")
+            password = getpass.getpass(f"password for {username}: ")
+    if token is None and username is None:
+        return None
+    return Credentials(username=username, password=password, token=token)
+
+
+class _Session:
+    """A portal thread, an HTTP client on it, and the Things the URL leads to."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.credentials = _credentials(args)
+        self.portal = Portal()
+        self.client: httpx.AsyncClient | None = None
+        self.thing: SyncConsumedThing | None = None
+
+    def find(self) -> list[FoundThing]:
+        async def run() -> list[FoundThing]:
+            self.client = httpx.AsyncClient(trust_env=False)
+            return await find_things(
+                self.args.url,
+                client=self.client,
+                credentials=self.credentials,
+                timeout=self.args.timeout,
+                discovery_timeout=self.args.discover_timeout,
+            )
+
+        return self.portal.call(run())
+
+    def open(self, kinds: tuple[str, ...], name: str) -> tuple[SyncConsumedThing, str]:
+        """The Thing that has ``name`` (as the first of ``kinds`` that fits) and that kind."""
+        found = self.find()
+        chosen: FoundThing | None = None
+        kind = kinds[0]
+        for kind in kinds:
+            try:
+                chosen = pick_thing(found, kind, name, self.args.url)
+            except NotFoundError:
+                if kind == kinds[-1]:
+                    raise
+                continue
+            if name in (chosen.td.get(kind) or {}) or kind == kinds[-1]:
+                break
+        assert chosen is not None and self.client is not None
+        consumed = ConsumedThing(
+            chosen.td,
+            url=chosen.td_url,
+            client=self.client,
+            credentials=self.credentials,
+            timeout=self.args.timeout,
+            strict=not self.args.no_validate,
+        )
+        self.thing = SyncConsumedThing(self.portal, consumed)
+        return self.thing, kind
+
+    def close(self) -> None:
+        try:
+            if self.thing is not None:
+                self.portal.call(self.thing.thing.aclose())
+            if self.client is not None:
+                self.portal.call(self.client.aclose())
+        finally:
+            self.portal.close()
+
+
+def _run(args: argparse.Namespace, work: Any) -> int:
+    session = _Session(args)
+    try:
+        result: int = work(session)
+        return result
+    except httpx.HTTPError as exc:  # anything the client did not already translate
+        raise ConsumerError(f"{type(exc).__name__}: {exc}") from exc
+    except OSError as exc:
+        raise ConsumerError(str(exc)) from exc
+    finally:
+        session.close()
+
+
+# read / write --------------------------------------------------------------------
+
+
+def _read(args: argparse.Namespace) -> int:
+    def work(session: _Session) -> int:
+        thing, _ = session.open(("properties",), args.property)
+        print(_dump(thing.read_property(args.property)), flush=True)
+        return 0
+
+    return _run(args, work)
+
+
+def _write(args: argparse.Namespace) -> int:
+    value = _json_argument(args.value, "VALUE")
+
+    def work(session: _Session) -> int:
+        thing, _ = session.open(("properties",), args.property)
+        thing.write_property(args.property, value)
+        return 0
+
+    return _run(args, work)
+
+
+# invoke --------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """A one-line progress bar redrawn in place (carriage return) on a text stream."""
+
+    def __init__(self, stream: TextIO, label: str, width: int = 30) -> None:
+        self.stream = stream
+        self.label = label
+        self.width = width
+        self.drawn = False
+
+    def update(self, status: str, progress: float | None) -> None:
+        """Redraw for the run's current status and progress (percent, or None if unknown)."""
+        if progress is None:
+            text = f"{self.label} {status}"
+        else:
+            share = max(0.0, min(progress, 100.0)) / 100
+            filled = round(self.width * share)
+            bar = "#" * filled + "." * (self.width - filled)
+            text = f"{self.label} [{bar}] {100 * share:5.1f}% {status}"
+        self.stream.write("\r" + text + "\x1b[K" if self.stream.isatty() else "\r" + text)
+        self.stream.flush()
+        self.drawn = True
+
+    def end(self) -> None:
+        """Finish the line so later output starts on a new one."""
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False
+
+
+def _ask_cancel(args: argparse.Namespace) -> bool:
+    """After Ctrl-C: whether to cancel the run (asked on a terminal; yes otherwise)."""
+    if args.yes or not sys.stdin.isatty():
+        return True
+    sys.stderr.write("cancel the run? [y/N] ")
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:  # a second Ctrl-C: the user wants it stopped
+        sys.stderr.write("\n")
+        return True
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _follow(handle: SyncActionHandle, bar: ProgressBar | None) -> None:
+    if bar is not None:
+        bar.update(handle.status, handle.progress)
+    for _ in handle.updates():
+        if bar is not None:
+            bar.update(handle.status, handle.progress)
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    action_input = NO_BODY if args.input is None else _json_argument(args.input, "--input")
+
+    def work(session: _Session) -> int:
+        thing, _ = session.open(("actions",), args.action)
+        handle = thing.start_action(args.action, action_input)
+        show = args.progress or sys.stderr.isatty()
+        bar = ProgressBar(sys.stderr, args.action) if show and not handle.done else None
+        while True:
+            try:
+                _follow(handle, bar)
+                break
+            except KeyboardInterrupt:
+                if bar is not None:
+                    bar.end()
+                if not _ask_cancel(args):
+                    continue
+                print(f"cancelling {args.action} ...", file=sys.stderr, flush=True)
+                handle.cancel()
+                try:  # report how it ended, not "cancelling" (the stage may need to stop)
+                    handle.wait(CANCEL_WAIT)
+                except (RemoteError, ActionTimeoutError):
+                    pass
+                if handle.status == "completed":
+                    break  # it finished before the cancel arrived
+                state = "cancelled" if handle.cancelled else handle.status
+                print(f"{args.action}: run {state}", file=sys.stderr)
+                return INTERRUPTED
+        if bar is not None:
+            bar.end()
+        print(_dump(handle.wait()), flush=True)
+        return 0
+
+    return _run(args, work)
+
+
+# observe ---------------------------------------------------------------------------
+
+
+def _observe(args: argparse.Namespace) -> int:
+    def work(session: _Session) -> int:
+        thing, kind = session.open(("properties", "events"), args.name)
+        options = {"subprotocol": args.subprotocol} if args.subprotocol else {}
+        if kind == "properties":
+            subscription = thing.observe_property(args.name, **options)
+        else:
+            subscription = thing.subscribe_event(args.name, **options)
+        print(
+            f"observing {args.name} of {thing.title!r} over {subscription.subscription.subprotocol}"
+            " (Ctrl-C stops)",
+            file=sys.stderr,
+            flush=True,
+        )
+        seen = 0
+        try:
+            for value in subscription:
+                print(_dump(value), flush=True)
+                seen += 1
+                if args.count and seen >= args.count:
+                    break
+        except KeyboardInterrupt:
+            pass
+        return 0
+
+    return _run(args, work)
+
+
+# things ----------------------------------------------------------------------------
+
+
+def _summary(td: dict[str, Any]) -> str:
+    parts = []
+    for kind, singular in (("properties", "property"), ("actions", "action"), ("events", "event")):
+        count = len(td.get(kind) or {})
+        if count:
+            parts.append(f"{count} {singular if count == 1 else kind}")
+    return ", ".join(parts)
+
+
+def format_things(found: list[FoundThing]) -> str:
+    """Title, TD URL and what each Thing offers, one Thing per line under a header."""
+    rows = [("TITLE", "TD URL", "OFFERS")]
+    rows += [(thing.title, thing.td_url, _summary(thing.td)) for thing in found]
+    widths = [max(len(row[column]) for row in rows) for column in (0, 1)]
+    return "\n".join(
+        f"{title:<{widths[0]}}  {url:<{widths[1]}}  {offers}".rstrip()
+        for title, url, offers in rows
+    )
+
+
+def _things(args: argparse.Namespace) -> int:
+    def work(session: _Session) -> int:
+        found = session.find()
+        if args.json:
+            listing = [
+                {
+                    "title": thing.title,
+                    "td_url": thing.td_url,
+                    "id": thing.td.get("id"),
+                    "description": thing.td.get("description"),
+                    "properties": sorted(thing.td.get("properties") or {}),
+                    "actions": sorted(thing.td.get("actions") or {}),
+                    "events": sorted(thing.td.get("events") or {}),
+                }
+                for thing in found
+            ]
+            print(json.dumps(listing, indent=2, ensure_ascii=False))
+        elif found:
+            print(format_things(found))
+        else:
+            print(f"{args.url} offers no Things", file=sys.stderr)
+        return 0 if found else 1
+
+    return _run(args, work)
+
+
+# wiring ------------------------------------------------------------------------------
+
+
+def _common() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "url",
+        metavar="URL",
+        help="a TD URL, a servient URL (http://host:port/) or a Thing's name to discover",
+    )
+    parent.add_argument(
+        "--user", metavar="USER[:PASSWORD]", help=f"HTTP basic credentials (or ${PASSWORD_ENV})"
+    )
+    parent.add_argument("--token", help=f"bearer token (or ${TOKEN_ENV})")
+    parent.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds per request (default 10)"
+    )
+    parent.add_argument(
+        "--discover-timeout",
+        type=float,
+        default=3.0,
+        help="seconds to browse the LAN when URL is a name (default 3)",
+    )
+    parent.add_argument(
+        "--no-validate", action="store_true", help="use a TD even if it breaks the TD 1.1 schema"
+    )
+    return parent
+
+
+def add_client_commands(commands: Any) -> None:
+    """Add ``read``, ``write``, ``invoke``, ``observe`` and ``things`` to ``commands``.
+
+    ``commands`` is the object ``ArgumentParser.add_subparsers()`` returned.
+    """
+    common = _common()
+    read = commands.add_parser("read", parents=[common], help="read a property of a Thing")
+    read.add_argument("property", metavar="PROPERTY")
+    read.set_defaults(handler=_read)
+
+    write = commands.add_parser(
+        "write",
+        parents=[common],
+        help="write a property of a Thing",
+        epilog="VALUE is JSON: 5, true, '\"fast\"', '[1, 2]'; a negative number after --.",
+    )
+    write.add_argument("property", metavar="PROPERTY")
+    write.add_argument("value", metavar="VALUE", help="the value as JSON")
+    write.set_defaults(handler=_write)
+
+    invoke = commands.add_parser(
+        "invoke", parents=[common], help="invoke an action and print its output as JSON"
+    )
+    invoke.add_argument("action", metavar="ACTION")
+    invoke.add_argument("--input", metavar="JSON", help="the action's input as JSON")
+    invoke.add_argument(
+        "--progress",
+        action="store_true",
+        help="draw the progress bar even when stderr is not a terminal",
+    )
+    invoke.add_argument(
+        "--yes",
+        "--cancel-on-interrupt",
+        dest="yes",
+        action="store_true",
+        help="on Ctrl-C cancel the run without asking",
+    )
+    invoke.set_defaults(handler=_invoke)
+
+    observe = commands.add_parser(
+        "observe",
+        parents=[common],
+        help="print every change of a property (or every event) as a JSON line",
+    )
+    observe.add_argument("name", metavar="PROPERTY", help="an observable property, or an event")
+    observe.add_argument("--count", type=int, default=0, help="stop after this many values")
+    observe.add_argument(
+        "--subprotocol", choices=["sse", "longpoll"], help="force SSE or long polling"
+    )
+    observe.set_defaults(handler=_observe)
+
+    things = commands.add_parser(
+        "things", parents=[common], help="list the Things a servient or directory offers"
+    )
+    things.add_argument("--json", action="store_true", help="print JSON")
+    things.set_defaults(handler=_things)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The client subcommands on their own (``python -m wot_labthing._cli_client``)."""
+    parser = argparse.ArgumentParser(
+        prog="wot-labthing", description="Use WoT Things from their TDs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_client_commands(commands)
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.handler(args)
+        return status
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except WotLabthingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
