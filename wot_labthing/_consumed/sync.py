@@ -9,6 +9,7 @@ cancels the call in flight and propagates as :class:`KeyboardInterrupt`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine, Iterator
 from types import TracebackType
@@ -24,6 +25,9 @@ __all__ = ["Portal", "SyncActionHandle", "SyncConsumedThing", "SyncSubscription"
 
 T = TypeVar("T")
 
+#: Seconds an interrupted call waits for its task to stop in the loop.
+CANCEL_GRACE = 5.0
+
 
 class Portal:
     """An event loop in a daemon thread that runs coroutines for blocking callers."""
@@ -37,15 +41,43 @@ class Portal:
         self._closed = False
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run ``coroutine`` on the portal's loop and wait for its result."""
+        """Run ``coroutine`` on the portal's loop and wait for its result.
+
+        If the wait is interrupted (Ctrl-C, ``timeout``), the task is cancelled and
+        this returns only once it has really stopped, so the caller can go on
+        using the same objects (e.g. close an async generator the task was running).
+        """
         if self._closed:
             coroutine.close()
             raise RuntimeError("this consumed Thing is closed")
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        result: concurrent.futures.Future[T] = concurrent.futures.Future()
+        finished = threading.Event()
+        tasks: list[asyncio.Task[T]] = []
+
+        def settle(task: asyncio.Task[T]) -> None:
+            finished.set()
+            if task.cancelled():
+                result.cancel()
+            elif task.exception() is not None:
+                result.set_exception(task.exception())
+            else:
+                result.set_result(task.result())
+
+        def start() -> None:
+            task = self.loop.create_task(coroutine)
+            tasks.append(task)
+            task.add_done_callback(settle)
+
+        def cancel() -> None:
+            for task in tasks:
+                task.cancel()
+
+        self.loop.call_soon_threadsafe(start)
         try:
-            return future.result(timeout)
+            return result.result(timeout)
         except BaseException:
-            future.cancel()  # Ctrl-C or a timeout here: stop the work in the loop too
+            self.loop.call_soon_threadsafe(cancel)  # runs after start(): the loop keeps order
+            finished.wait(CANCEL_GRACE)
             raise
 
     def close(self) -> None:
