@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import wot_labthing as wl
 from wot_labthing._cli import main
 
 from .conftest import demo_servient
@@ -83,3 +85,60 @@ def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "'missing_sc' is not in securityDefinitions" in out
     assert main(["validate", str(tmp_path / "broken.json")]) == 1
     assert "malformed JSON" in capsys.readouterr().err
+
+
+def test_simulate_prints_a_port_the_driver_talks_to() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "wot_labthing", "simulate", "sangaboard"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        port = ""
+        for line in process.stdout:
+            if line.startswith("port: "):
+                port = line[6:].strip()
+            if line.startswith("ready"):
+                break
+        transport = wl.SerialTransport(port, baudrate=115200, timeout=2)
+        try:
+            assert transport.query("version").startswith("Sangaboard Firmware v")
+        finally:
+            transport.close()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    assert not Path(port).exists()  # the pty's symlink is cleaned up
+
+
+def test_simulate_on_tcp_and_unknown_names() -> None:
+    unknown = run_cli("simulate", "nope")
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+    with subprocess.Popen(
+        [sys.executable, "-m", "wot_labthing", "simulate", "34401a", "--socket", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert re.match(r"34401a simulator on socket://127\.0\.0\.1:\d+$", line.strip()), line
+        url = line.split(" on ", 1)[1].strip()
+        transport = wl.SerialTransport(url, timeout=2)
+        try:
+            assert transport.query("*IDN?").startswith("HEWLETT-PACKARD,34401A")
+        finally:
+            transport.close()
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+
+
+def test_td_of_a_driver_takes_constructor_arguments() -> None:
+    refused = run_cli("td", "things.keysight.dmm34401a:Keysight34401A")
+    assert refused.returncode == 2
+    assert "--arg port=loop://" in refused.stderr and "Traceback" not in refused.stderr
+    done = run_cli("td", "things.keysight.dmm34401a:Keysight34401A", "--arg", "port=loop://")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["title"] == "Keysight34401A"

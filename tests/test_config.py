@@ -21,11 +21,25 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_demo_config_builds_things() -> None:
-    config = load_config(EXAMPLES / "demo.toml")
-    things = build_things(config)
+@pytest.mark.parametrize("example", ["demo.toml", "simulated.toml"])
+def test_example_configs_build_things(example: str) -> None:
+    config = load_config(EXAMPLES / example)
+    things = build_things(config)  # drivers open their ports later, in Thing.open()
     assert [thing.thing_name for thing in things] == [entry.name for entry in config.things]
     assert all(isinstance(thing, wl.Thing) for thing in things)
+
+
+def test_demo_runs_the_real_drivers_on_simulators() -> None:
+    config = load_config(EXAMPLES / "demo.toml")
+    assert [entry.simulator for entry in config.simulators] == ["sangaboard", "34401a"]
+    assert [entry.class_path for entry in config.things] == [
+        "things.openflexure.sangaboard:Sangaboard",
+        "things.keysight.dmm34401a:Keysight34401A",
+    ]
+    assert [entry.kwargs["port"] for entry in config.things] == [
+        "simulator:sangaboard",
+        "simulator:dmm",
+    ]
 
 
 def test_servient_settings_are_read(tmp_path: Path) -> None:

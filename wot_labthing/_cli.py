@@ -20,7 +20,7 @@ from typing import Any
 
 from ._config import ServientConfig, build_things, import_thing_class, load_config
 from ._errors import WotLabthingError
-from ._jsonutil import loads
+from ._jsonutil import key_value, loads
 from ._servient import Servient
 from ._td import validate_td
 
@@ -123,9 +123,12 @@ def _td(args: argparse.Namespace) -> int:
 
     cls = import_thing_class(args.thing_class, directory=Path.cwd())
     try:
-        thing = cls()
-    except TypeError as exc:
-        raise WotLabthingError(f"{args.thing_class} needs constructor arguments: {exc}") from None
+        thing = cls(**dict(args.arg))
+    except (TypeError, ValueError) as exc:
+        raise WotLabthingError(
+            f"cannot build {args.thing_class}: {exc} (pass constructor arguments with "
+            "--arg KEY=VALUE; a driver needs no device for its TD: --arg port=loop://)"
+        ) from None
     td = thing_description(thing, args.base)
     print(json.dumps(td, indent=2, allow_nan=False))
     return 0
@@ -176,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     td = commands.add_parser("td", help="print the TD of a Thing class")
     td.add_argument("thing_class", metavar="module:Class")
     td.add_argument("--base", default="http://localhost:8080/", help="server URL for the forms")
+    td.add_argument(
+        "--arg",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="constructor argument (VALUE is JSON or a bare string), e.g. port=loop://",
+    )
     td.set_defaults(handler=_td)
 
     validate = commands.add_parser("validate", help="check TD files against TD 1.1")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._errors import InputError, NotFiniteError
 
-__all__ = ["dumps", "loads", "rfc3339", "utc_now_text"]
+__all__ = ["dumps", "key_value", "loads", "rfc3339", "utc_now_text"]
 
 
 def dumps(value: Any) -> str:
@@ -48,3 +48,20 @@ def rfc3339(moment: datetime) -> str:
 def utc_now_text() -> str:
     """The current time as RFC 3339 UTC text."""
     return rfc3339(datetime.now(UTC))
+
+
+def key_value(text: str) -> tuple[str, Any]:
+    """Parse a command-line ``KEY=VALUE``: VALUE as JSON, else as a bare string.
+
+    So ``port=/dev/ttyACM0`` and ``speed=500`` both do what a user means.
+
+    Raises:
+        ValueError: there is no ``=`` or no key.
+    """
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw

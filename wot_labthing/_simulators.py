@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
 import sys
 import threading
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import ServientConfig, SimulatorEntry, resolve_simulator_references
 from ._errors import ConfigError
+from ._jsonutil import key_value
 
 if TYPE_CHECKING:
     from things.simulators import SimulatorEndpoint
@@ -72,16 +72,6 @@ def stop_simulators(endpoints: list[SimulatorEndpoint]) -> None:
             endpoint.close()
 
 
-def _option(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(raw)
-    except json.JSONDecodeError:
-        return key, raw  # a bare string
-
-
 def _simulate(args: argparse.Namespace) -> int:
     entry = SimulatorEntry(
         name=args.name,
@@ -132,7 +122,7 @@ def add_simulate_command(commands: Any) -> None:
     simulate.add_argument("--link", help="symlink path for the pty (stable across restarts)")
     simulate.add_argument(
         "--option",
-        type=_option,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",

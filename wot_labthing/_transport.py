@@ -119,6 +119,8 @@ class SerialTransport:
         vid, pid, serial_number: USB ids of the adapter, looked up on every (re)open.
         baudrate, bytesize, parity, stopbits: line settings (``parity`` is ``"N"``,
             ``"E"``, ``"O"``, ``"M"`` or ``"S"``).
+        rtscts, dsrdtr, xonxoff: hardware (RTS/CTS, DSR/DTR) or software flow control,
+            for instruments that pace the host (an HP 34401A holds DSR while busy).
         timeout: seconds to wait for a complete reply line.
         write_timeout: seconds a write may block (a stuck handshake line).
         read_terminator, write_terminator: line endings; a carriage return before the read
@@ -142,6 +144,9 @@ class SerialTransport:
         bytesize: int = 8,
         parity: str = "N",
         stopbits: float = 1,
+        rtscts: bool = False,
+        dsrdtr: bool = False,
+        xonxoff: bool = False,
         timeout: float = 1.0,
         write_timeout: float = 1.0,
         read_terminator: str = "\n",
@@ -162,6 +167,9 @@ class SerialTransport:
             "bytesize": bytesize,
             "parity": parity,
             "stopbits": stopbits,
+            "rtscts": rtscts,
+            "dsrdtr": dsrdtr,
+            "xonxoff": xonxoff,
             "write_timeout": write_timeout,
         }
         self.timeout = timeout

@@ -17,7 +17,10 @@ from .conftest import HERE, Lan, Process, require_ipv6, require_node_modules
 
 pytestmark = pytest.mark.netns
 
-THINGS = {"Simulated stage": "stage", "Simulated meter": "meter"}
+THINGS = {
+    "OpenFlexure stage (simulated Sangaboard)": "stage",
+    "Keysight 34401A multimeter (simulated)": "meter",
+}
 DISCOVER = (
     "import sys, json; from wot_labthing._cli_discover import discover_command;"
     " sys.exit(discover_command({timeout}, True))"
