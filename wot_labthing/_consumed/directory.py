@@ -76,11 +76,16 @@ async def _directory(
         for link in td.get("links") or []
         if isinstance(link, dict) and link.get("rel") == "item" and link.get("href")
     }
-    return await _listing(client, url, listing, items, request_timeout)
+    return await _listing(client, url, listing, items, request_timeout, credentials)
 
 
 async def _listing(
-    client: httpx.AsyncClient, url: str, listing: Any, items: set[str], request_timeout: float
+    client: httpx.AsyncClient,
+    url: str,
+    listing: Any,
+    items: set[str],
+    request_timeout: float,
+    credentials: Credentials | None,
 ) -> list[FoundThing]:
     found = []
     for entry in listing if isinstance(listing, list) else []:
@@ -88,7 +93,7 @@ async def _listing(
             found.append(FoundThing(_item_url(entry, items, url), entry))
         elif isinstance(entry, str):  # node-wot's root lists TD URLs
             td_url = urljoin(url, entry)
-            td = await fetch_json(client, td_url, request_timeout)
+            td = await fetch_json(client, td_url, request_timeout, credentials)
             if isinstance(td, dict):
                 found.append(FoundThing(td_url, td))
     return found
@@ -107,7 +112,7 @@ async def _at_url(
     last: Exception | None = None
     for candidate in candidates:
         try:
-            document = await fetch_json(client, candidate, request_timeout)
+            document = await fetch_json(client, candidate, request_timeout, credentials)
         except (RemoteError, TDError) as exc:
             if isinstance(exc, TDError) and "cannot connect" in str(exc):
                 raise
@@ -118,7 +123,7 @@ async def _at_url(
                 return await _directory(client, candidate, document, credentials, request_timeout)
             return [FoundThing(candidate, document)]
         if isinstance(document, list) and document:
-            return await _listing(client, candidate, document, set(), request_timeout)
+            return await _listing(client, candidate, document, set(), request_timeout, credentials)
         last = TDError(f"{candidate} holds no Thing Description")
     assert last is not None
     raise last

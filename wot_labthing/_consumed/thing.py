@@ -22,7 +22,7 @@ from .._td import validate_td
 from .actions import ActionHandle, start_action
 from .forms import Form, find_forms, pick_form, singular, uri_variable_schemas
 from .observe import Subscription, open_subscription
-from .security import Credentials
+from .security import Credentials, security_for
 from .transport import NO_BODY, Requester, decode, raise_for_status, translate_errors
 
 __all__ = ["TD_ACCEPT", "ConsumedThing", "consume", "fetch_json"]
@@ -38,15 +38,38 @@ _INTERACTION_KEYS = {"forms", "uriVariables", "observable", "@type", "titles", "
 _ADVISORY = ("should end with '/'",)
 
 
+def _bootstrap(response: httpx.Response, credentials: Credentials | None) -> dict[str, str]:
+    """Credentials for a TD behind authentication: the scheme its 401 names (WoT Discovery)."""
+    challenge = response.headers.get("WWW-Authenticate", "").split(" ")[0].lower()
+    scheme = {"basic": "basic", "bearer": "bearer"}.get(challenge)
+    if credentials is None or scheme is None:
+        return {}
+    td = {"securityDefinitions": {"sc": {"scheme": scheme}}, "security": "sc"}
+    try:
+        return security_for(td, {}, credentials).headers
+    except ConsumerError:
+        return {}
+
+
 async def fetch_json(
     client: httpx.AsyncClient,
     url: str,
     timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - per request, given to httpx
+    credentials: Credentials | None = None,
 ) -> Any:
-    """GET ``url`` asking for a TD; the parsed JSON (TDError if unreachable or not JSON)."""
+    """GET ``url`` asking for a TD; the parsed JSON (TDError if unreachable or not JSON).
+
+    A 401 whose ``WWW-Authenticate`` names basic or bearer is answered once with
+    the matching ``credentials`` (security bootstrapping, WoT Discovery).
+    """
+    headers = {"Accept": TD_ACCEPT}
     try:
         async with translate_errors("GET", url):
-            response = await client.get(url, headers={"Accept": TD_ACCEPT}, timeout=timeout)
+            response = await client.get(url, headers=headers, timeout=timeout)
+            if response.status_code == 401:
+                auth = _bootstrap(response, credentials)
+                if auth:
+                    response = await client.get(url, headers=headers | auth, timeout=timeout)
     except ConsumerError as exc:
         raise TDError(f"cannot fetch the TD: {exc}") from exc.__cause__
     raise_for_status(response)
@@ -385,7 +408,7 @@ async def consume(
     http = client or httpx.AsyncClient(trust_env=False)
     try:
         if isinstance(url_or_td, str):
-            td = await fetch_json(http, url_or_td, timeout)
+            td = await fetch_json(http, url_or_td, timeout, credentials)
             if isinstance(td, list):
                 raise TDError(
                     f"{url_or_td} lists {len(td)} Things rather than describing one; "

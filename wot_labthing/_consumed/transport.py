@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -60,6 +61,13 @@ def decode(response: httpx.Response) -> Any:
     return content
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
+
+
 def raise_for_status(response: httpx.Response) -> None:
     """Raise :class:`RemoteError` for a 4xx/5xx answer, with its problem body if any."""
     if response.status_code < 400:
@@ -75,7 +83,7 @@ def raise_for_status(response: httpx.Response) -> None:
         problem = body
     elif body is not None:
         text = str(body)
-    title = problem.get("title") or response.reason_phrase or "error"
+    title = problem.get("title") or response.reason_phrase or _phrase(response.status_code)
     detail = problem.get("detail") or " ".join(text.split())[:_DETAIL_CHARS]
     message = f"{response.request.method} {response.request.url}: {response.status_code} {title}"
     if detail and detail != title:
