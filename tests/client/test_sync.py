@@ -1,0 +1,70 @@
+"""The blocking facade, against the servient as users run it (a separate process)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+import wot_labthing as wl
+from wot_labthing._consumed import SyncConsumedThing, consume_sync
+
+from ..conftest import demo_servient
+
+
+@pytest.fixture(scope="module")
+def stage_url() -> Iterator[str]:
+    with demo_servient(config="examples/simulated.toml") as (_, urls):
+        yield next(url for url in urls if url.endswith("/stage"))
+
+
+@pytest.fixture
+def stage(stage_url: str) -> Iterator[SyncConsumedThing]:
+    with consume_sync(stage_url) as thing:
+        yield thing
+
+
+def test_updates_cancel_and_observe(stage: SyncConsumedThing) -> None:
+    stage.write_property("speed", 1000)
+    start = stage.read_property("position")[0]
+    with stage.observe_property("position") as positions:
+        handle = stage.start_action("move_to", {"x": start + 20000, "y": 0})
+        assert positions.next(10)[0] > start
+        records = []
+        for record in handle.updates():
+            records.append(record)
+            if len(records) == 3:
+                break
+        assert handle.status == "running" and 0 < (handle.progress or 0) < 100
+        handle.cancel()
+        with pytest.raises(wl.RemoteError, match="cancelled"):
+            handle.wait(10)
+    assert handle.cancelled
+    assert stage.read_property("position")[0] < start + 20000
+
+
+def test_invoke_action_timeout_and_errors(stage: SyncConsumedThing) -> None:
+    stage.write_property("speed", 1000)
+    start = stage.read_property("position")[0]
+    with pytest.raises(wl.ActionTimeoutError):
+        stage.invoke_action("move_to", {"x": start + 5000, "y": 0}, timeout=1.2)
+    with pytest.raises(wl.InputError):
+        stage.write_property("speed", -1)
+
+
+async def test_works_inside_a_running_event_loop(stage_url: str) -> None:
+    """Notebooks run a loop in the main thread; the facade keeps its own in a thread."""
+    with consume_sync(stage_url) as stage:
+        assert isinstance(stage.read_property("speed"), float)
+
+
+def test_close_is_idempotent_and_stops_the_thread(stage_url: str) -> None:
+    before = {thread.name for thread in threading.enumerate()}
+    stage = consume_sync(stage_url)
+    stage.read_property("position")
+    stage.close()
+    stage.close()
+    assert {thread.name for thread in threading.enumerate()} <= before
+    with pytest.raises(RuntimeError, match="closed"):
+        stage.read_property("position")
