@@ -1,6 +1,3 @@
-# wl.property / wl.action are typed as returning Any, which mypy --strict reports at every
-# decorated method.
-# mypy: disable-error-code="untyped-decorator"
 """A base for SCPI instruments on a serial line: identity, reset, and the error queue.
 
 SCPI (IEEE 488.2) instruments share a core every driver needs: ``*IDN?`` names

@@ -13,7 +13,7 @@ import copy
 import inspect
 import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from ._errors import DefinitionError, NotAllowedError
 from ._jsonutil import dumps
@@ -34,6 +34,12 @@ __all__ = [
 
 _MISSING: Any = object()
 
+#: The Python type of a property's value, for type checkers.
+T = TypeVar("T")
+V = TypeVar("V")
+#: An action method, returned unchanged to type checkers.
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 def _doc_summary(func: Callable[..., Any] | None) -> str | None:
     doc = inspect.getdoc(func) if func is not None else None
@@ -52,6 +58,8 @@ class Affordance:
         self.description = description
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
+        if self.name and self.owner is owner:
+            return  # a second attribute (a setter under its own name) is only an alias
         self.name = name
         self.owner = owner
 
@@ -66,8 +74,12 @@ class Affordance:
         raise NotImplementedError
 
 
-class PropertyAffordance(Affordance):
-    """A property: a stored field with a default, or a getter (and optional setter)."""
+class PropertyAffordance(Affordance, Generic[T]):
+    """A property: a stored field with a default, or a getter (and optional setter).
+
+    Generic in the value type, so that type checkers see ``stage.position`` as the
+    getter's return type.
+    """
 
     kind = "property"
 
@@ -91,14 +103,14 @@ class PropertyAffordance(Affordance):
         self.schema: dict[str, Any] = {}
         self.validator: SchemaValidator | None = None
 
-    def __call__(self, getter: Callable[[Any], Any]) -> PropertyAffordance:
+    def __call__(self, getter: Callable[[Any], V]) -> PropertyAffordance[V]:
         """Use ``@wl.property(observable=True)`` as a decorator on a getter."""
         if self.getter is not None or self.default is not _MISSING:
             raise DefinitionError("wl.property(...) used as a decorator twice or with a default")
         self.getter = getter
-        return self
+        return typing.cast("PropertyAffordance[V]", self)
 
-    def setter(self, function: Callable[[Any, Any], Any]) -> PropertyAffordance:
+    def setter(self, function: Callable[[Any, T], Any]) -> PropertyAffordance[T]:
         """Declare the setter of a decorator-form property, like the builtin ``property``."""
         self.setter_function = function
         return self
@@ -161,6 +173,12 @@ class PropertyAffordance(Affordance):
 
     # Plain-Python access -------------------------------------------------
 
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> PropertyAffordance[T]: ...
+
+    @overload
+    def __get__(self, instance: Thing, owner: type[Any] | None = None) -> T: ...
+
     def __get__(self, instance: Thing | None, owner: type[Any] | None = None) -> Any:
         if instance is None:
             return self
@@ -171,7 +189,7 @@ class PropertyAffordance(Affordance):
             values[self.name] = copy.deepcopy(self.default)
         return values[self.name]
 
-    def __set__(self, instance: Thing, value: Any) -> None:
+    def __set__(self, instance: Thing, value: T) -> None:
         if self.is_field:
             data = to_json(value)
             dumps(data)  # NaN or Infinity are refused before anything is stored
@@ -352,6 +370,18 @@ class EventAffordance(Affordance):
         return BoundEvent(self, instance)
 
 
+@overload
+def thing_property(getter: Callable[[Any], T], /) -> PropertyAffordance[T]: ...
+
+
+@overload
+def thing_property(*, default: T, **options: Any) -> T: ...
+
+
+@overload
+def thing_property(**options: Any) -> PropertyAffordance[Any]: ...
+
+
 def thing_property(getter: Callable[[Any], Any] | None = None, /, **options: Any) -> Any:
     """Declare a property, as a field (``x: float = property(default=1.0)``) or a getter.
 
@@ -360,6 +390,12 @@ def thing_property(getter: Callable[[Any], Any] | None = None, /, **options: Any
         ``@wl.property`` / ``@wl.property(observable=True)`` on a getter, with
         ``@x.setter`` for a writable one.
 
+    For type checkers the field form is its default's type (like
+    :func:`dataclasses.field`) and the decorator form a descriptor of the getter's
+    return type. mypy accepts a setter that reuses the getter's name only for the
+    builtin ``property``, so give the setter its own name (``@x.setter`` on
+    ``def _set_x``): the property keeps the getter's name and stays typed.
+
     Keyword arguments are JSON Schema and TD terms: ``minimum``, ``maximum``, ``enum``,
     ``unit``, ``read_only``/``readOnly``, ``write_only``, ``observable``, ``title``,
     ``description`` and the other DataSchema constraints.
@@ -367,6 +403,14 @@ def thing_property(getter: Callable[[Any], Any] | None = None, /, **options: Any
     if getter is not None:
         return PropertyAffordance(getter, **options)
     return PropertyAffordance(**options)
+
+
+@overload
+def action(function: F, /) -> F: ...
+
+
+@overload
+def action(function: None = None, /, **options: Any) -> Callable[[F], F]: ...
 
 
 def action(function: Callable[..., Any] | None = None, /, **options: Any) -> Any:
@@ -379,6 +423,8 @@ def action(function: Callable[..., Any] | None = None, /, **options: Any) -> Any
     Thing, ``"reject"``: it is refused with 503 and ``Retry-After: retry_after``),
     ``safe``, ``idempotent``, ``content_type`` of the output,
     ``title``, ``description``.
+
+    Type checkers see the decorated method unchanged.
     """
     if function is not None:
         return ActionAffordance(function, **options)

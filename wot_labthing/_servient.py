@@ -109,9 +109,9 @@ class Servient:
         except KeyError:
             raise NotFoundError(f"no Thing named {name!r}", kind="thing", name=name) from None
 
-    def property_affordance(self, thing: str, name: str) -> PropertyAffordance:
+    def property_affordance(self, thing: str, name: str) -> PropertyAffordance[Any]:
         """The property ``name`` of Thing ``thing``, or :class:`NotFoundError`."""
-        affordance: PropertyAffordance = self._affordance(thing, "properties", name)
+        affordance: PropertyAffordance[Any] = self._affordance(thing, "properties", name)
         return affordance
 
     def action_affordance(self, thing: str, name: str) -> ActionAffordance:

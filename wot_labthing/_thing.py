@@ -57,7 +57,7 @@ class Thing:
             derives a stable one from the host and the name.
     """
 
-    properties: ClassVar[dict[str, PropertyAffordance]] = {}
+    properties: ClassVar[dict[str, PropertyAffordance[Any]]] = {}
     actions: ClassVar[dict[str, ActionAffordance]] = {}
     events: ClassVar[dict[str, EventAffordance]] = {}
 
@@ -76,12 +76,12 @@ class Thing:
         collected: dict[str, dict[str, Any]] = {"property": {}, "action": {}, "event": {}}
         for base in reversed(cls.__mro__):
             for name, value in vars(base).items():
-                if isinstance(value, Affordance):
+                if isinstance(value, Affordance) and value.name == name:
                     for table in collected.values():
                         table.pop(name, None)
                     collected[value.kind][name] = value
         for name, value in vars(cls).items():
-            if isinstance(value, Affordance):
+            if isinstance(value, Affordance) and value.name == name:
                 check_name(name, f"{cls.__qualname__}: affordance")
                 value.finalise(hints)
         cls.properties = collected["property"]

@@ -151,15 +151,15 @@ def test_step_delay_and_ramp_time(board_with: Callable[..., Sangaboard]) -> None
         ("ramp_time 20000", "done."),
     )
     assert board.step_delay == 1000
-    board.step_delay = 500  # type: ignore[method-assign]
+    board.step_delay = 500
     assert board.ramp_time == 0
-    board.ramp_time = 20000  # type: ignore[method-assign]
+    board.ramp_time = 20000
 
 
 def test_led_brightness(board_with: Callable[..., Sangaboard]) -> None:
     board = board_with(("led_cc?", "CC LED:0.32"), ("led_cc 0.5000", "done."))
     assert board.led_brightness == pytest.approx(0.32)
-    board.led_brightness = 0.5  # type: ignore[method-assign]
+    board.led_brightness = 0.5
 
 
 def test_led_brightness_without_the_led_module(board_with: Callable[..., Sangaboard]) -> None:
@@ -174,7 +174,7 @@ def test_an_unknown_command_reply_with_the_command_quoted_is_an_error(
 ) -> None:
     board = board_with(("led_cc 0.1000", f"Command not recognised: 'led_cc 0.1000', {UNKNOWN}"))
     with pytest.raises(wl.InstrumentError, match="not recognised"):
-        board.led_brightness = 0.1  # type: ignore[method-assign]
+        board.led_brightness = 0.1
 
 
 def test_modules(board_with: Callable[..., Sangaboard]) -> None:
@@ -197,7 +197,7 @@ def test_a_garbled_position_is_an_instrument_error(board_with: Callable[..., San
 def test_firmware_errors_become_instrument_errors(board_with: Callable[..., Sangaboard]) -> None:
     board = board_with(("dt 5", "Error: something the firmware disliked"))
     with pytest.raises(wl.InstrumentError, match="disliked") as caught:
-        board.step_delay = 5  # type: ignore[method-assign]
+        board.step_delay = 5
     assert caught.value.command == "dt 5"
 
 

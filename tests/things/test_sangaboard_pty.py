@@ -68,7 +68,7 @@ def test_a_plain_python_move(rig: Rig) -> None:
     assert rig.board.move_absolute(0, 0, 0) == [0, 0, 0]
     assert rig.simulator.position == [0, 0, 0]
     assert rig.board.modules == ["Stage", "Illumination: CC LED"]
-    rig.board.led_brightness = 0.25  # type: ignore[method-assign]
+    rig.board.led_brightness = 0.25
     assert rig.board.led_brightness == pytest.approx(0.25)
 
 

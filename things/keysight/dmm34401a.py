@@ -1,6 +1,3 @@
-# wl.property / wl.action are typed as returning Any, which mypy --strict reports at every
-# decorated method, and it only knows the builtin property's ``.setter`` redefinition.
-# mypy: disable-error-code="untyped-decorator,no-redef"
 """The Keysight (HP/Agilent) 34401A 6½-digit multimeter on its RS-232 port.
 
 What the 34401A User's Guide says about RS-232, and what this driver does about it:
@@ -33,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, cast, get_args
 
 import wot_labthing as wl
 from things.scpi import ScpiInstrument
@@ -140,11 +137,11 @@ class Keysight34401A(ScpiInstrument):
     @wl.property
     def function(self) -> Function:
         """Measurement function: DC/AC volts, DC/AC amps, 2-wire or 4-wire ohms."""
-        function: Function = self._function()
+        function = cast(Function, self._function())
         return function
 
     @function.setter
-    def function(self, value: Function) -> None:
+    def _set_function(self, value: Function) -> None:
         if value not in FUNCTIONS:
             raise wl.InputError(f"function must be one of {', '.join(FUNCTIONS)}, not {value!r}")
         self.write(f'FUNC "{value}"')
@@ -165,7 +162,7 @@ class Keysight34401A(ScpiInstrument):
             return self.query_float(f"{function}:RANG?")
 
     @range.setter
-    def range(self, value: float | Literal["AUTO"]) -> None:
+    def _set_range(self, value: float | Literal["AUTO"]) -> None:
         with self.transport.locked():
             function = self._function()
             if isinstance(value, str):
@@ -183,7 +180,7 @@ class Keysight34401A(ScpiInstrument):
             return self.query(f"{function}:RANG:AUTO?").strip() == "1"
 
     @autorange.setter
-    def autorange(self, value: bool) -> None:
+    def _set_autorange(self, value: bool) -> None:
         with self.transport.locked():
             function = self._function()
             self.write(f"{function}:RANG:AUTO {'ON' if value else 'OFF'}")
@@ -200,7 +197,7 @@ class Keysight34401A(ScpiInstrument):
             return self._nplc_of(self._function())
 
     @nplc.setter
-    def nplc(self, value: float | None) -> None:
+    def _set_nplc(self, value: float | None) -> None:
         if value is None or value not in NPLC_VALUES:
             allowed = ", ".join(f"{nplc:g}" for nplc in NPLC_VALUES)
             raise wl.InputError(f"nplc must be one of {allowed}, not {value!r}")

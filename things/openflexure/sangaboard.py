@@ -1,6 +1,3 @@
-# wl.property / wl.action are typed as returning Any, which mypy --strict reports at every
-# decorated method, and it only knows the builtin property's ``.setter`` redefinition.
-# mypy: disable-error-code="untyped-decorator,no-redef"
 """The OpenFlexure Sangaboard: a three-axis stepper controller on a serial line.
 
 The board (firmware v1) speaks newline-terminated ASCII at 115200 baud. The
@@ -228,7 +225,7 @@ class Sangaboard(wl.Thing):
         return self._read_number("dt?")
 
     @step_delay.setter
-    def step_delay(self, value: int) -> None:
+    def _set_step_delay(self, value: int) -> None:
         self._expect(f"dt {value}", "done.")
 
     @wl.property(minimum=0, maximum=10_000_000, unit="us")
@@ -237,7 +234,7 @@ class Sangaboard(wl.Thing):
         return self._read_number("ramp_time?")
 
     @ramp_time.setter
-    def ramp_time(self, value: int) -> None:
+    def _set_ramp_time(self, value: int) -> None:
         self._expect(f"ramp_time {value}", "done.")
 
     @wl.property(minimum=0.0, maximum=1.0)
@@ -262,7 +259,7 @@ class Sangaboard(wl.Thing):
             ) from None
 
     @led_brightness.setter
-    def led_brightness(self, value: float) -> None:
+    def _set_led_brightness(self, value: float) -> None:
         self._query(f"led_cc {value:.4f}")
 
     @wl.property

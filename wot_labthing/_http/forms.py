@@ -42,7 +42,7 @@ def _form(href: str, op: str | list[str], method: str | None, **extra: Any) -> d
     return form
 
 
-def property_forms(name: str, prop: PropertyAffordance) -> list[dict[str, Any]]:
+def property_forms(name: str, prop: PropertyAffordance[Any]) -> list[dict[str, Any]]:
     """Read, write and observe forms of one property, relative to the Thing's base."""
     href = f"properties/{name}"
     forms = []
