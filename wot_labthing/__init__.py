@@ -7,6 +7,17 @@
 
 from ._affordances import action, event
 from ._affordances import thing_property as property
+from ._consumed import (
+    ActionHandle,
+    ConsumedThing,
+    Credentials,
+    Subscription,
+    SyncActionHandle,
+    SyncConsumedThing,
+    SyncSubscription,
+    consume,
+    consume_sync,
+)
 from ._context import (
     abort_hook,
     cancellable_sleep,
@@ -44,11 +55,14 @@ from ._thing import Thing
 from ._transport import SerialTransport, find_serial_port
 
 __all__ = [
+    "ActionHandle",
     "ActionTimeoutError",
     "BusyError",
     "ConfigError",
     "Constraints",
+    "ConsumedThing",
     "ConsumerError",
+    "Credentials",
     "DefinitionError",
     "DisconnectedError",
     "DiscoveredThing",
@@ -65,12 +79,18 @@ __all__ = [
     "SerialTransport",
     "Servient",
     "ServientSettings",
+    "Subscription",
+    "SyncActionHandle",
+    "SyncConsumedThing",
+    "SyncSubscription",
     "TDError",
     "Thing",
     "WotLabthingError",
     "abort_hook",
     "action",
     "cancellable_sleep",
+    "consume",
+    "consume_sync",
     "current_invocation",
     "current_task",
     "discover",

@@ -16,6 +16,7 @@ def _discover(args: argparse.Namespace) -> int:
 
 def add_extra_commands(commands: Any) -> None:
     """Add ``simulate``, ``discover`` and the client subcommands to ``commands``."""
+    from ._cli_client import add_client_commands
     from ._simulators import add_simulate_command
 
     add_simulate_command(commands)
@@ -23,3 +24,4 @@ def add_extra_commands(commands: Any) -> None:
     discover.add_argument("--timeout", type=float, default=3.0, help="seconds to browse")
     discover.add_argument("--json", action="store_true", help="print JSON")
     discover.set_defaults(handler=_discover)
+    add_client_commands(commands)

@@ -1,4 +1,8 @@
-"""The client subcommands, run as a user runs them against the simulated servient."""
+"""The client subcommands, run as a user runs them against the demo servient.
+
+The demo (examples/demo.toml) serves the real Sangaboard and 34401A drivers on
+serial simulators, so a progress bar here follows a Sangaboard move.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +26,13 @@ from wot_labthing._cli_client import ProgressBar, add_client_commands
 
 from ..conftest import ROOT, demo_servient
 
-CLI = [sys.executable, "-m", "wot_labthing._cli_client"]
+CLI = [sys.executable, "-m", "wot_labthing"]
 
 
 @pytest.fixture(scope="module")
 def servient_url() -> Iterator[str]:
-    """examples/simulated.toml served by ``wot-labthing serve``; its root URL."""
-    with demo_servient(config="examples/simulated.toml") as (_, urls):
+    """examples/demo.toml served by ``wot-labthing serve``; its root URL."""
+    with demo_servient() as (_, urls):
         yield urls[0].split("/things/")[0] + "/"
 
 
@@ -48,7 +52,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], text: str) -
 def test_add_client_commands_builds_every_subcommand() -> None:
     parser = argparse.ArgumentParser(prog="wot-labthing")
     add_client_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["invoke", "http://h/things/stage", "move_to", "--input", "{}"])
+    args = parser.parse_args(["invoke", "http://h/things/stage", "move_relative", "--input", "{}"])
     assert args.handler.__name__ == "_invoke" and args.input == "{}"
     for command in ("read", "write", "observe", "things"):
         extra = {"read": ["p"], "write": ["p", "1"], "observe": ["p"], "things": []}[command]
@@ -60,20 +64,20 @@ def test_things_lists_a_servient(servient_url: str) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["TITLE", "TD", "URL", "OFFERS"]
-    assert any(
-        "Simulated stage" in line and f"{servient_url}things/stage" in line for line in lines
-    )
+    assert any("Sangaboard" in line and f"{servient_url}things/stage" in line for line in lines)
     host_port = servient_url.removeprefix("http://").rstrip("/")
     listing = json.loads(cli("things", host_port, "--json").stdout)
     by_title = {entry["title"]: entry for entry in listing}
-    assert by_title["Simulated meter"]["actions"] == ["identify"]
-    assert by_title["Simulated stage"]["td_url"] == f"{servient_url}things/stage"
+    meter = by_title["Keysight 34401A multimeter (simulated)"]
+    assert sorted(meter["actions"]) == ["clear_status", "reset", "take_readings"]
+    stage = by_title["OpenFlexure stage (simulated Sangaboard)"]
+    assert stage["td_url"] == f"{servient_url}things/stage"
 
 
 def test_read_and_write_through_a_servient_or_td_url(servient_url: str) -> None:
-    assert cli("write", servient_url, "nplc", "2.5").returncode == 0
+    assert cli("write", servient_url, "nplc", "0.2").returncode == 0
     result = cli("read", f"{servient_url}things/meter", "nplc")
-    assert result.returncode == 0 and json.loads(result.stdout) == 2.5
+    assert result.returncode == 0 and json.loads(result.stdout) == 0.2
     assert json.loads(cli("read", servient_url, "function").stdout) == "VOLT:DC"
 
 
@@ -93,10 +97,12 @@ def test_errors_are_one_line_and_exit_non_zero(servient_url: str) -> None:
     )
 
 
-def test_invoke_prints_a_synchronous_output(servient_url: str) -> None:
-    result = cli("invoke", servient_url, "identify")
+def test_invoke_prints_a_quick_output(servient_url: str) -> None:
+    assert cli("write", servient_url, "nplc", "0.2").returncode == 0
+    result = cli("invoke", servient_url, "take_readings", "--input", '{"count": 3}')
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == "wot-labthing,SimulatedMeter,0,1.0"
+    readings = json.loads(result.stdout)
+    assert len(readings) == 3 and all(isinstance(value, float) for value in readings)
     assert "%" not in result.stderr  # no progress bar for a run that is already over
 
 
@@ -107,25 +113,28 @@ def stage_position(servient_url: str) -> list[int]:
 
 
 def set_speed(servient_url: str, speed: float) -> None:
-    assert httpx.put(f"{servient_url}things/stage/properties/speed", json=speed).status_code == 204
+    """Steps per second, as the Sangaboard's step delay in microseconds."""
+    delay = round(1e6 / speed)
+    response = httpx.put(f"{servient_url}things/stage/properties/step_delay", json=delay)
+    assert response.status_code == 204
 
 
 def bar_percentages(stderr: str) -> list[float]:
     return [
         float(chunk.split("]")[1].split("%")[0])
         for chunk in stderr.splitlines()  # text mode turned each "\r" into a line end
-        if chunk.startswith("move_to [")
+        if chunk.startswith("move_relative [")
     ]
 
 
 def test_invoke_draws_a_progress_bar_and_prints_the_output(servient_url: str) -> None:
     set_speed(servient_url, 2000)
-    x = stage_position(servient_url)[0] + 5000  # 2.5 s, beyond the servient's 1 s answer wait
-    result = cli(
-        "invoke", servient_url, "move_to", "--input", json.dumps({"x": x, "y": 7}), "--progress"
-    )
+    start = stage_position(servient_url)
+    # 5000 steps take 2.5 s, beyond the servient's 1 s answer wait
+    move = json.dumps({"x": 5000, "y": 7})
+    result = cli("invoke", servient_url, "move_relative", "--input", move, "--progress")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [x, 7, 0]
+    assert json.loads(result.stdout) == [start[0] + 5000, start[1] + 7, start[2]]
     percentages = bar_percentages(result.stderr)
     assert len(percentages) > 3, result.stderr
     assert percentages == sorted(percentages) and percentages[-1] == 100.0
@@ -163,7 +172,7 @@ class Reader:
 
 
 def last_move(servient_url: str) -> dict[str, Any]:
-    runs = httpx.get(f"{servient_url}actions", params={"thing": "stage", "action": "move_to"})
+    runs = httpx.get(f"{servient_url}actions", params={"thing": "stage", "action": "move_relative"})
     record: dict[str, Any] = runs.json()[0]
     return record
 
@@ -171,7 +180,8 @@ def last_move(servient_url: str) -> dict[str, Any]:
 def slow_move_command(servient_url: str, *extra: str) -> tuple[list[str], int]:
     set_speed(servient_url, 1000)
     x = stage_position(servient_url)[0] + 30000  # 30 s: it will be cancelled long before
-    command = [*CLI, "invoke", servient_url, "move_to", "--input", json.dumps({"x": x, "y": 0})]
+    move = json.dumps({"x": 30000})
+    command = [*CLI, "invoke", servient_url, "move_relative", "--input", move]
     return [*command, *extra], x
 
 
@@ -190,7 +200,7 @@ def test_ctrl_c_without_a_terminal_cancels_the_run(servient_url: str) -> None:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 130
         stdout = process.stdout.read().decode()
-    assert "move_to: run cancelled" in stderr.text, stderr.text
+    assert "move_relative: run cancelled" in stderr.text, stderr.text
     assert "Traceback" not in stderr.text and stdout == ""
     record = last_move(servient_url)
     assert record["status"] == "failed" and record["error"]["type"].endswith(":cancelled")
@@ -221,7 +231,7 @@ def test_ctrl_c_on_a_terminal_asks_before_cancelling(servient_url: str) -> None:
         os.write(controller, b"y\n")
         assert process.wait(timeout=30) == 130
         process.stdout.read()
-    screen.wait_for(lambda text: "move_to: run cancelled" in text)
+    screen.wait_for(lambda text: "move_relative: run cancelled" in text)
     os.close(controller)
     assert "Traceback" not in screen.text
     assert last_move(servient_url)["status"] == "failed"
@@ -229,21 +239,24 @@ def test_ctrl_c_on_a_terminal_asks_before_cancelling(servient_url: str) -> None:
 
 
 def test_observe_prints_changes_as_json_lines(servient_url: str) -> None:
-    set_speed(servient_url, 20000)
+    set_speed(servient_url, 1000)
     start = stage_position(servient_url)[0]
     with subprocess.Popen(
-        [*CLI, "observe", servient_url, "moved", "--count", "1"],
+        [*CLI, "observe", servient_url, "position", "--count", "3"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     ) as process:
         assert process.stderr is not None and process.stdout is not None
-        assert "observing moved" in process.stderr.readline()
-        body = {"x": start + 100, "y": 1}
-        assert httpx.post(f"{servient_url}things/stage/actions/move_to", json=body).is_success
+        assert "observing position" in process.stderr.readline()
+        body = {"x": 1000}  # one second of polled positions
+        moved = httpx.post(f"{servient_url}things/stage/actions/move_relative", json=body)
+        assert moved.is_success
         assert process.wait(timeout=30) == 0
-        assert json.loads(process.stdout.read()) == [start + 100, 1, 0]
+        seen = [json.loads(line) for line in process.stdout.read().splitlines()]
+    assert len(seen) == 3 and all(len(value) == 3 for value in seen)
+    assert start < seen[-1][0] <= start + 1000
 
 
 def test_progress_bar_draws_known_and_unknown_progress() -> None:

@@ -133,8 +133,18 @@ async def query(invocation_id: str) -> Response:
 
 @blueprint.route("/actions/<invocation_id>", methods=["DELETE"])
 async def cancel(invocation_id: str) -> Response:
-    """``cancelaction``: cancel a pending or running run; remove a finished record."""
-    _servient().invocations.cancel_or_remove(invocation_id)
+    """``cancelaction``: cancel a pending or running run; remove a finished record.
+
+    A cancelled run is answered once it has stopped (within ``action_wait``; a
+    sync action stops at its next cancellation point), so a GET that follows the
+    204 sees how it ended. A run slower to stop keeps reporting through its record.
+    """
+    servient = _servient()
+    record = servient.invocations.get(invocation_id)
+    was_running = not record.is_finished
+    servient.invocations.cancel_or_remove(invocation_id)
+    if was_running:
+        await servient.invocations.wait(record, servient.settings.action_wait)
     return Response(status=204)
 
 
