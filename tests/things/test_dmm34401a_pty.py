@@ -217,3 +217,18 @@ async def test_unplugged_mid_action_then_reconnects(rig: Rig, servient: wl.Servi
 
     assert await asyncio.to_thread(read_when_back) == "VOLT:DC"
     assert rig.simulator.received.count("SYST:REM") == remote_before + 1
+
+
+@pytest.mark.hardware("34401a")
+def test_a_real_meter(hardware_port: str) -> None:
+    """``pytest --hardware 34401a=/dev/ttyUSB0``: identity, a setting round trip, readings."""
+    meter = Keysight34401A(hardware_port, timeout=3.0)
+    try:
+        assert meter.identity["model"] == "34401A"
+        meter.function = "VOLT:DC"
+        meter.nplc = 1
+        assert meter.function == "VOLT:DC" and meter.nplc == 1
+        assert isinstance(meter.reading, float)
+        assert len(meter.take_readings(3)) == 3
+    finally:
+        meter.close()

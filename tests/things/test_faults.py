@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+import wot_labthing as wl
 from things.keysight.dmm34401a import Keysight34401A
 from things.openflexure.sangaboard import Sangaboard
 from things.simulators import LineSimulator, SimulatorEndpoint
@@ -137,3 +138,24 @@ async def test_silent_or_garbled_device_answers_a_problem_quickly(
                 assert (await client.get("things/stage")).status_code == 200
         finally:
             stage.close()
+
+
+async def test_shutdown_mid_move_stops_the_board_and_keeps_the_record() -> None:
+    """Stopping the servient cancels the move (the board gets 'stop'), then closes the port."""
+    simulator = SangaboardSimulator()
+    with SimulatorEndpoint(simulator, kind="pty") as endpoint:
+        stage = Sangaboard(endpoint.url, name="stage", timeout=1.0)
+        servient = wl.Servient([stage])
+        await servient.start()
+        run = servient.invoke_action("stage", "move_relative", {"x": 20000})
+        deadline = time.monotonic() + 10
+        while simulator.position[0] < 100:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        began = time.monotonic()
+        await servient.stop()
+        assert time.monotonic() - began < 5  # not the 20 s the move would take
+        assert run.status == "failed"
+        assert run.error is not None and run.error["type"].endswith(":cancelled")
+        assert "stop" in simulator.commands and not simulator.moving
+        assert not stage._transport.is_open
