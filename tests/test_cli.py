@@ -6,6 +6,8 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -87,21 +89,33 @@ def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "malformed JSON" in capsys.readouterr().err
 
 
-def test_simulate_prints_a_port_the_driver_talks_to() -> None:
+@contextmanager
+def simulate(*args: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    """``wot-labthing simulate ARGS``; yields the process and its "key: value" lines up to ready."""
     with subprocess.Popen(
-        [sys.executable, "-m", "wot_labthing", "simulate", "sangaboard"],
+        [sys.executable, "-m", "wot_labthing", "simulate", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     ) as process:
         assert process.stdout is not None
-        port = ""
+        printed: dict[str, str] = {}
         for line in process.stdout:
-            if line.startswith("port: "):
-                port = line[6:].strip()
             if line.startswith("ready"):
                 break
+            key, _, value = line.partition(": ")
+            printed[key] = value.strip()
+        try:
+            yield process, printed
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def test_simulate_prints_a_port_the_driver_talks_to() -> None:
+    with simulate("sangaboard") as (process, printed):
+        port = printed["port"]
         transport = wl.SerialTransport(port, baudrate=115200, timeout=2)
         try:
             assert transport.query("version").startswith("Sangaboard Firmware v")
@@ -115,18 +129,9 @@ def test_simulate_prints_a_port_the_driver_talks_to() -> None:
 def test_simulate_on_tcp_and_unknown_names() -> None:
     unknown = run_cli("simulate", "nope")
     assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
-    with subprocess.Popen(
-        [sys.executable, "-m", "wot_labthing", "simulate", "34401a", "--socket", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as process:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert re.match(r"34401a simulator on socket://127\.0\.0\.1:\d+$", line.strip()), line
-        url = line.split(" on ", 1)[1].strip()
-        transport = wl.SerialTransport(url, timeout=2)
+    with simulate("34401a", "--socket", "0") as (process, printed):
+        assert re.match(r"socket://127\.0\.0\.1:\d+$", printed["port"]), printed
+        transport = wl.SerialTransport(printed["port"], timeout=2)
         try:
             assert transport.query("*IDN?").startswith("HEWLETT-PACKARD,34401A")
         finally:
