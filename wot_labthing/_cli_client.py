@@ -19,7 +19,9 @@ import argparse
 import getpass
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -212,20 +214,64 @@ def _ask_cancel(args: argparse.Namespace) -> bool:
         return True
     sys.stderr.write("cancel the run? [y/N] ")
     sys.stderr.flush()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         answer = sys.stdin.readline()
     except KeyboardInterrupt:  # a second Ctrl-C: the user wants it stopped
         sys.stderr.write("\n")
         return True
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return answer.strip().lower() in ("y", "yes")
 
 
-def _follow(handle: SyncActionHandle, bar: ProgressBar | None) -> None:
-    if bar is not None:
-        bar.update(handle.status, handle.progress)
-    for _ in handle.updates():
-        if bar is not None:
-            bar.update(handle.status, handle.progress)
+class _Follower:
+    """Follows a run's updates in a thread, drawing the bar, until the run ends.
+
+    The main thread only waits and watches a flag set by its SIGINT handler: a
+    KeyboardInterrupt raised at an arbitrary point (inside a garbage-collector
+    callback, say) can be swallowed by Python, and the user's Ctrl-C lost.
+    """
+
+    def __init__(self, handle: SyncActionHandle, bar: ProgressBar | None) -> None:
+        self.handle = handle
+        self.bar = bar
+        self.drawing = threading.Event()
+        self.drawing.set()
+        self.ended = threading.Event()
+        self.failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="follow-run", daemon=True)
+        self._thread.start()
+
+    def _draw(self) -> None:
+        if self.bar is not None and self.drawing.is_set():
+            self.bar.update(self.handle.status, self.handle.progress)
+
+    def _run(self) -> None:
+        try:
+            self._draw()
+            for _ in self.handle.updates():
+                self._draw()
+        except BaseException as exc:  # handed to the main thread
+            self.failure = exc
+        finally:
+            self.ended.set()
+
+    def pause(self) -> None:
+        """Stop drawing (a question is being asked) and end the bar's line."""
+        self.drawing.clear()
+        if self.bar is not None:
+            self.bar.end()
+
+    def resume(self) -> None:
+        """Draw again."""
+        self.drawing.set()
+
+    def join(self) -> None:
+        """Wait for the thread; re-raise what it failed with."""
+        self._thread.join()
+        if self.failure is not None:
+            raise self.failure
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -236,14 +282,17 @@ def _invoke(args: argparse.Namespace) -> int:
         handle = thing.start_action(args.action, action_input)
         show = args.progress or sys.stderr.isatty()
         bar = ProgressBar(sys.stderr, args.action) if show and not handle.done else None
-        while True:
-            try:
-                _follow(handle, bar)
-                break
-            except KeyboardInterrupt:
-                if bar is not None:
-                    bar.end()
+        interrupted = threading.Event()
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+        try:
+            follower = _Follower(handle, bar)
+            while not follower.ended.wait(0.05):
+                if not interrupted.is_set():
+                    continue
+                interrupted.clear()
+                follower.pause()
                 if not _ask_cancel(args):
+                    follower.resume()
                     continue
                 print(f"cancelling {args.action} ...", file=sys.stderr, flush=True)
                 handle.cancel()
@@ -256,8 +305,11 @@ def _invoke(args: argparse.Namespace) -> int:
                 state = "cancelled" if handle.cancelled else handle.status
                 print(f"{args.action}: run {state}", file=sys.stderr)
                 return INTERRUPTED
+            follower.join()
+        finally:
+            signal.signal(signal.SIGINT, previous)
         if bar is not None:
-            bar.end()
+            follower.pause()
         print(_dump(handle.wait()), flush=True)
         return 0
 
