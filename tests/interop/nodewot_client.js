@@ -1,5 +1,6 @@
 // A real WoT consumer: Eclipse node-wot 0.9.2 driving a servient from its TDs alone.
-// Usage: node nodewot_client.js SCENARIO TD_URL [TD_URL ...]
+// Usage: node nodewot_client.js SCENARIO TD_URL [TD_URL ...] [ARG ...]
+// Scenarios: properties (read and write all), read (read all), actions, observe.
 // Prints one JSON object per line; the Python tests assert on them.
 const { Servient } = require("@node-wot/core");
 const { HttpClientFactory } = require("@node-wot/binding-http");
@@ -33,6 +34,19 @@ async function propertiesScenario(WoT, urls) {
         await thing.writeProperty(name, wanted);
         const back = await (await thing.readProperty(name)).value();
         emit({ thing: td.title, op: "write", name, wanted, back });
+      }
+    }
+  }
+}
+
+async function readScenario(WoT, urls) {
+  for (const url of urls) {
+    const td = await WoT.requestThingDescription(url);
+    const thing = await WoT.consume(td);
+    for (const [name, prop] of Object.entries(td.properties || {})) {
+      if (!prop.writeOnly) {
+        const value = await (await thing.readProperty(name)).value();
+        emit({ thing: td.title, op: "read", name, value });
       }
     }
   }
@@ -99,6 +113,7 @@ async function main() {
   const WoT = await servient.start();
   try {
     if (scenario === "properties") await propertiesScenario(WoT, urls);
+    else if (scenario === "read") await readScenario(WoT, urls);
     else if (scenario === "actions") await actionsScenario(WoT, urls, args);
     else if (scenario === "observe") await observeScenario(WoT, urls, args);
     else throw new Error("unknown scenario " + scenario);
