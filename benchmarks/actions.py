@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from _harness import ROOT, load, script_server, servient
+from _rawload import post_many
 
 PEER_VENV = ROOT / "benchmarks" / ".peer-venv"
 PEER_SERVER = """
@@ -101,65 +102,65 @@ async def quick(target: Target, total: int, concurrency: int) -> dict[str, float
 
 
 async def many_waits(target: Target, count: int, pid: int) -> dict[str, float]:
-    limits = httpx.Limits(max_connections=256)
-    failures = 0
+    """POST ``count`` wait(2 s) runs at once (4 client processes, raw keep-alive sockets),
+    then poll until every run has ended."""
     peak = rss_mb(pid)
-    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
-        started = time.perf_counter()
+    sampling = True
 
-        gate = asyncio.Semaphore(256)  # keeps httpx's pool queue short (it is O(n) per request)
-
-        async def post() -> Any:
-            async with gate:
-                return await post_one()
-
-        async def post_one() -> Any:
-            nonlocal failures
-            try:
-                response = await client.post(
-                    f"{target.url}{target.invoke}wait",
-                    json={"seconds": 2},
-                    headers={"Prefer": "respond-async"},
-                )
-                if response.status_code >= 400:
-                    failures += 1
-                    return None
-                return response.json()
-            except httpx.HTTPError:
-                failures += 1
-                return None
-
-        records = await asyncio.gather(*(post() for _ in range(count)))
-        accepted = time.perf_counter() - started
-        peak = max(peak, rss_mb(pid))
-        pending = [record for record in records if record is not None]
-        while pending:
-            await asyncio.sleep(0.5)
+    async def sample_rss() -> None:
+        nonlocal peak
+        while sampling:
             peak = max(peak, rss_mb(pid))
-            sample = await asyncio.gather(
-                *(client.get(target.poll(record)) for record in pending[-50:])
-            )
-            if all(r.json().get("status") in ("completed", "error", "failed") for r in sample):
-                statuses = await asyncio.gather(
-                    *(client.get(target.poll(record)) for record in pending)
-                )
-                pending = [
-                    record
-                    for record, r in zip(pending, statuses, strict=True)
-                    if r.json().get("status") not in ("completed", "error", "failed")
-                ]
-            if time.perf_counter() - started > 600:
+            await asyncio.sleep(0.25)
+
+    sampler = asyncio.create_task(sample_rss())
+    posted = await asyncio.to_thread(
+        post_many,
+        f"{target.url}{target.invoke}wait",
+        count,
+        {"seconds": 2},
+        headers={"Prefer": "respond-async"},
+    )
+    failures = posted["failures"]
+    start_at = posted["start_at"]
+    pending = [record for record in posted["records"] if isinstance(record, dict)]
+    failures += len(posted["records"]) - len(pending)
+    limits = httpx.Limits(max_connections=64)
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+        gate = asyncio.Semaphore(64)
+
+        async def status(record: Any) -> str:
+            async with gate:
+                response = await client.get(target.poll(record))
+            return str(response.json().get("status"))
+
+        completed = 0.0
+        while pending:
+            await asyncio.sleep(0.25)
+            # The last runs accepted end last: watch them, then check every run once
+            # (that full pass is not counted in the completion time).
+            if not all(
+                state in ENDED for state in await asyncio.gather(*map(status, pending[-50:]))
+            ):
+                continue
+            completed = time.time() - start_at
+            states = await asyncio.gather(*map(status, pending))
+            pending = [r for r, state in zip(pending, states, strict=True) if state not in ENDED]
+            if time.time() - start_at > 900:
                 failures += len(pending)
                 break
-        completed = time.perf_counter() - started
-    after = rss_mb(pid)
+    sampling = False
+    await sampler
     return {
-        "accepted_s": accepted,
+        "accepted_s": posted["accepted_s"],
         "completed_s": completed,
         "failures": failures,
         "peak_rss_mb": peak,
-        "rss_mb_after": after,
+        "rss_mb_after": rss_mb(pid),
     }
+
+
+ENDED = ("completed", "error", "failed")
 
 
 async def measure(target: Target, counts: list[int], baseline_rss: float, pid: int) -> None:

@@ -1,0 +1,115 @@
+"""A cheap HTTP/1.1 load generator: raw keep-alive sockets in several processes.
+
+One httpx client in one process tops out around a hundred concurrent POSTs a
+second on a small machine, so a benchmark that uses it measures the client, not
+the server. Here each worker process opens ``connections`` keep-alive sockets and
+sends its share of the requests over them with hand-written HTTP/1.1 (requests
+are tiny and responses carry ``Content-Length`` or chunked bodies), so the server
+is what saturates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            key, value = line.split(":", 1)
+            headers[key.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        return status, await reader.readexactly(int(headers["content-length"]))
+    if headers.get("transfer-encoding") == "chunked":
+        body = bytearray()
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                return status, bytes(body)
+            body += chunk[:-2]
+    return status, b""
+
+
+async def _post_share(
+    url: str, count: int, body: bytes, headers: dict[str, str], connections: int
+) -> dict[str, Any]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    extra = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
+    request = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+    ).encode() + body
+    remaining = iter(range(count))
+    records: list[Any] = []
+    failures = 0
+
+    async def connection() -> None:
+        nonlocal failures
+        reader = writer = None
+        for _ in remaining:
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+                assert reader is not None
+                writer.write(request)
+                status, payload = await _read_response(reader)
+                if status >= 400:
+                    failures += 1
+                else:
+                    records.append(json.loads(payload))
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                failures += 1
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+        if writer is not None:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    return {"records": records, "failures": failures, "ended": time.time()}
+
+
+def _worker(args: tuple[str, int, bytes, dict[str, str], int, float]) -> dict[str, Any]:
+    url, count, body, headers, connections, start_at = args
+    time.sleep(max(0.0, start_at - time.time()))  # every worker starts together
+    return asyncio.run(_post_share(url, count, body, headers, connections))
+
+
+def post_many(
+    url: str,
+    count: int,
+    body: Any,
+    *,
+    headers: dict[str, str] | None = None,
+    processes: int = 4,
+    connections: int = 64,
+) -> dict[str, Any]:
+    """POST ``body`` (JSON) to ``url`` ``count`` times from several processes at once.
+
+    Returns the decoded answers (``records``), ``failures`` (errors and 4xx/5xx)
+    and ``accepted_s``: seconds from the common start to the last answer.
+    """
+    data = json.dumps(body).encode()
+    shares = [count // processes + (1 if i < count % processes else 0) for i in range(processes)]
+    start_at = time.time() + 1.0
+    jobs = [(url, share, data, headers or {}, connections, start_at) for share in shares]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        results = pool.map(_worker, jobs)
+    records = [record for result in results for record in result["records"]]
+    return {
+        "records": records,
+        "failures": sum(result["failures"] for result in results),
+        "accepted_s": max(result["ended"] for result in results) - start_at,
+        "start_at": start_at,
+    }
