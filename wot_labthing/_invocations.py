@@ -192,6 +192,15 @@ class Invocation:
             "timeEnded": rfc3339(self.time_ended) if self.time_ended else None,
             "links": [{"rel": "self", "href": href, "methods": ["GET", "DELETE"]}],
         }
+        if not self.is_finished:  # the run's live updates (SSE), while there are any to come
+            record["links"].append(
+                {
+                    "rel": "events",
+                    "href": f"{href}/events",
+                    "type": "text/event-stream",
+                    "methods": ["GET"],
+                }
+            )
         if self.data is not None:
             record["data"] = self.data
         if self.status == COMPLETED and self.affordance.output_schema is not None:

@@ -70,6 +70,7 @@ async def test_asynchronous_action_handle_follows_the_run(stage: ConsumedThing) 
     assert isinstance(handle, ActionHandle)
     assert handle.href is not None and handle.href.endswith(f"/actions/{handle.id}")
     assert handle.status in {"pending", "running"}
+    assert handle._events_link() == f"{handle.href}/events"  # from the record's links
     progress = []
     async for record in handle.updates():
         progress.append(record["progress"])

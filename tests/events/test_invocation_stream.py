@@ -43,6 +43,17 @@ async def test_progress_of_a_run_streams_until_it_ends(serve) -> None:
         missed = {step for step in steps if step >= progress[0]} - set(progress)
         assert not missed, "every progress update after the snapshot arrives"
         assert other.json()["id"] != created.json()["id"]
+        # A running record links its stream; a finished one no longer does.
+        events = [link for link in created.json()["links"] if link["rel"] == "events"]
+        assert events == [
+            {
+                "rel": "events",
+                "href": location + "/events",
+                "type": "text/event-stream",
+                "methods": ["GET"],
+            }
+        ]
+        assert all(link["rel"] != "events" for link in records[-1]["links"])
 
 
 async def test_a_finished_run_streams_its_final_record_once(serve) -> None:

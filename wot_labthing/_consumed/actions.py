@@ -10,8 +10,9 @@ answer is read generously:
 - a LabThings-style record without ``Location``: its ``href`` (or ``links``
   ``rel=self``), else the TD's ``queryaction`` form with the record's ``id``.
 
-Progress comes live from ``<record URL>/events`` when the servient offers that
-Server-Sent Events stream (wot-labthing does), otherwise by polling the record
+Progress comes live from the record's ``rel: "events"`` link (else
+``<record URL>/events``) when the servient offers that Server-Sent Events stream
+(wot-labthing does), otherwise by polling the record
 with back-off. Statuses are reported in the Profile's vocabulary (LabThings'
 ``cancelled`` and ``error`` become ``failed``); :attr:`ActionHandle.record`
 keeps the servient's own record.
@@ -253,10 +254,18 @@ class ActionHandle:
             if self.record is not None and (self.done or (self.status, self.progress) != seen):
                 yield self.record
 
+    def _events_link(self) -> str | None:
+        """The record's ``rel: "events"`` link (our servient offers it while a run goes)."""
+        links = self.record.get("links") if isinstance(self.record, dict) else None
+        for link in links if isinstance(links, list) else []:
+            if isinstance(link, dict) and link.get("rel") == "events" and link.get("href"):
+                return urljoin(self.href or "", str(link["href"]))
+        return None
+
     async def _live(self) -> AsyncIterator[dict[str, Any]]:
         """Records from ``<href>/events`` (Server-Sent Events); nothing if it is not offered."""
         assert self.href is not None
-        url = self.href.rstrip("/") + "/events"
+        url = self._events_link() or self.href.rstrip("/") + "/events"
         _, headers, params = self.thing.requester.prepare(self._form, href=url)
         client = self.thing.requester.client
         timeout = httpx.Timeout(self.thing.requester.timeout, read=None)
