@@ -206,3 +206,20 @@ def test_cancelling_discover_closes_everything_at_once(lan: Lan) -> None:
     seconds = float(result.stdout.split()[2])
     assert seconds < 5, result.stdout
     assert "Task was destroyed" not in result.stderr and "Error" not in result.stderr
+
+
+def test_the_client_cli_finds_a_thing_by_name_on_the_other_host(lan: Lan) -> None:
+    """``wot-labthing read NAME PROPERTY``: NAME is a title found by DNS-SD, not a URL."""
+    servient = serve(lan, 8084)
+    cli = [sys.executable, "-m", "wot_labthing"]
+    title = "OpenFlexure stage (simulated Sangaboard)"
+    read = lan.run(lan.client, [*cli, "read", title, "firmware_version"])
+    assert read.returncode == 0, read.stderr
+    assert json.loads(read.stdout).startswith("Sangaboard Firmware v1")
+    moved = lan.run(lan.client, [*cli, "invoke", title, "move_relative", "--input", '{"x": 50}'])
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout) == [50, 0, 0]
+    listing = lan.run(lan.client, [*cli, "things", "Keysight 34401A multimeter (simulated)"])
+    assert listing.returncode == 0, listing.stderr
+    assert f"http://{lan.server_ip}:8084/things/meter" in listing.stdout
+    servient.stop()
