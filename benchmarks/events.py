@@ -114,31 +114,60 @@ class Tally:
     cpu: float = 0.0
 
 
-async def _sse(host: str, port: int, tally: Tally, seen: set[int], stop: asyncio.Event) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    writer.write(
-        f"GET {PATH}/sse HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode()
-    )
-    await reader.readuntil(b"\r\n\r\n")
-    tally.connected += 1
-    pending = b""
-    try:
-        while not stop.is_set():
-            chunk = await reader.read(65536)
-            if not chunk:
-                break
-            now = time.time()
-            lines = (pending + chunk).split(b"\n")
+class _SseClient(asyncio.Protocol):
+    """One SSE subscriber as a bare protocol that parses only after the run.
+
+    While the run lasts it only stamps and keeps what arrives, so the client
+    process (which shares the machine's cores with the server) adds as little
+    delay of its own as possible; a frame's time is that of the read that
+    completed it.
+    """
+
+    def __init__(self, tally: Tally, seen: set[int]) -> None:
+        self.tally, self.seen = tally, seen
+        self.head = b""
+        self.chunks: list[tuple[float, bytes]] | None = None  # None until the head is read
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        if self.chunks is not None:
+            self.chunks.append((time.time(), data))
+            return
+        self.head += data
+        if b"\r\n\r\n" in self.head:
+            _, rest = self.head.split(b"\r\n\r\n", 1)
+            self.chunks = [(time.time(), rest)]
+            self.tally.connected += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def finish(self) -> None:
+        pending = b""
+        for now, data in self.chunks or ():
+            lines = (pending + data).split(b"\n")
             pending = lines.pop()
             for line in lines:
                 if line.startswith(b"data: "):
                     seq, sent = json.loads(line[6:])
-                    seen.add(int(seq))
-                    tally.latencies.append(now - sent)
+                    self.seen.add(int(seq))
+                    self.tally.latencies.append(now - sent)
                 elif line.startswith(b": dropped "):
-                    tally.marked_dropped += int(line.split()[2])
+                    self.tally.marked_dropped += int(line.split()[2])
+
+
+async def _sse(host: str, port: int, tally: Tally, seen: set[int], stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_connection(lambda: _SseClient(tally, seen), host, port)
+    transport.write(
+        f"GET {PATH}/sse HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    try:
+        await client.closed
     finally:
-        writer.close()
+        transport.close()
+        client.finish()
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
@@ -229,10 +258,11 @@ def client_process(role: str, count: int, url: str, conn: Connection) -> None:
     conn.send(asyncio.run(main()))
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid``."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of ``pid``."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -279,7 +309,10 @@ def run(sse: int, longpoll: int, rate: float, seconds: float, drain: float) -> N
         server.stdin.write(f"{rate} {seconds}\n")
         server.stdin.flush()
         assert server.stdout.readline().strip() == "done"
-        cpu = (cpu_seconds(server.pid) - cpu_before) / (time.perf_counter() - started)
+        user, system = (
+            (after - before) / (time.perf_counter() - started)
+            for after, before in zip(cpu_seconds(server.pid), cpu_before, strict=True)
+        )
         time.sleep(drain)
         rss, peak = memory_mb(server.pid)
         total = int(rate * seconds)
@@ -290,7 +323,8 @@ def run(sse: int, longpoll: int, rate: float, seconds: float, drain: float) -> N
             f"({total} values), {drain:g} s to drain"
         )
         print(
-            f"server: CPU {100 * cpu:.0f}% of a core during changes, RSS {rss:.0f} MiB "
+            f"server: CPU {100 * (user + system):.0f}% of a core during changes "
+            f"({100 * user:.0f}% user, {100 * system:.0f}% system), RSS {rss:.0f} MiB "
             f"(idle with clients connected {rss_idle:.0f} MiB, peak {peak:.0f} MiB)"
         )
         for role, count, process, conn in clients:

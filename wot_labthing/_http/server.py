@@ -2,6 +2,18 @@
 
 The listening socket is bound here before hypercorn starts, so ``port=0``
 yields a free port that is known (and printed) before the first request.
+
+Direct body writes: an SSE message to a thousand subscribers is a thousand ASGI
+sends, and each send walks Quart, hypercorn's stream and protocol layers and
+h11 before its bytes reach the socket; that, not the socket write, was most of
+the server's time. So the app is served behind a thin ASGI wrapper that offers
+each HTTP request the :data:`~.observe.RAW_BODY` scope extension: once a
+streamed response has started, the event streams may write their body straight
+to the connection's transport, framed as h11 would (chunked for HTTP/1.1, raw
+for HTTP/1.0), while the response's last chunk still goes through ASGI. The
+offer is only honoured for hypercorn's asyncio HTTP/1.1 protocol; anything else
+(HTTP/2, another server or version, a HEAD request) answers None and the stream
+uses ordinary ASGI sends.
 """
 
 from __future__ import annotations
@@ -10,14 +22,21 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
+from h11._writers import ChunkedWriter, Http10Writer
 from hypercorn.asyncio import serve
+from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config
+from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
 
 from .._servient import Servient
 from .app import create_app
 from .forms import thing_path
+from .observe import RAW_BODY
 
 __all__ = ["HttpServer"]
 
@@ -36,6 +55,61 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock
+
+
+class _H11Body:
+    """A started HTTP/1.x response body on hypercorn's asyncio transport."""
+
+    def __init__(self, writer: asyncio.StreamWriter, chunked: bool) -> None:
+        self._writer = writer
+        self._transport = writer.transport
+        self._chunked = chunked
+        self._high = self._transport.get_write_buffer_limits()[1]
+
+    def write(self, data: bytes) -> None:
+        if data:  # an empty chunk would end a chunked body
+            self._transport.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
+
+    @property
+    def blocked(self) -> bool:
+        return self._transport.get_write_buffer_size() > self._high
+
+    @property
+    def closing(self) -> bool:
+        return self._transport.is_closing()
+
+    async def drain(self) -> None:
+        await self._writer.drain()
+
+
+def _raw_body(send: Callable[..., Awaitable[None]]) -> _H11Body | None:
+    """The body of the response that ``send`` (hypercorn's) has started, if writable."""
+    stream = getattr(send, "__self__", None)
+    if not isinstance(stream, HTTPStream) or stream.state is not ASGIHTTPState.RESPONSE:
+        return None
+    protocol = getattr(stream.send, "__self__", None)
+    if not isinstance(protocol, H11Protocol):
+        return None
+    server = getattr(protocol.send, "__self__", None)
+    if not isinstance(server, TCPServer) or not isinstance(server.writer, asyncio.StreamWriter):
+        return None
+    framing = getattr(protocol.connection, "_writer", None)
+    if isinstance(framing, ChunkedWriter):
+        return _H11Body(server.writer, chunked=True)
+    if isinstance(framing, Http10Writer):
+        return _H11Body(server.writer, chunked=False)
+    return None
+
+
+def _offering_raw_bodies(app: Any) -> Callable[..., Awaitable[None]]:
+    """``app`` as an ASGI app whose HTTP requests carry the RAW_BODY extension."""
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("extensions") is not None:
+            scope["extensions"][RAW_BODY] = partial(_raw_body, send)
+        await app(scope, receive, send)
+
+    return asgi
 
 
 class HttpServer:
@@ -85,7 +159,7 @@ class HttpServer:
         config.errorlog = logging.getLogger("hypercorn.error")
         self._shutdown.clear()
         self._task = asyncio.create_task(
-            serve(self.app, config, shutdown_trigger=self._shutdown.wait)
+            serve(_offering_raw_bodies(self.app), config, shutdown_trigger=self._shutdown.wait)
         )
         await asyncio.sleep(0.05)
         if self._task.done():
