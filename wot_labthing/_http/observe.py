@@ -52,6 +52,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
@@ -93,6 +94,11 @@ LONGPOLL_HOLD = 3000.0
 LONGPOLL_BUFFER = 256
 #: The cookie that names a long-poll client's buffer.
 COOKIE = "wot-longpoll"
+#: Long-poll answers started per event-loop iteration at most. Each is a whole
+#: HTTP response, and they come in bursts (every poller that waited for a change,
+#: or a thousand that are behind); pacing them keeps each loop iteration short,
+#: so event streams and other requests do not wait behind all of them.
+LONGPOLL_ANSWERS_PER_TICK = 20
 
 EVENT_STREAM = "text/event-stream"
 #: The ASGI scope extension by which a server offers direct writes to a response
@@ -214,12 +220,48 @@ class _Poller:
         self.registry.forget(self)
 
 
+class _Pacer:
+    """Lets at most :data:`LONGPOLL_ANSWERS_PER_TICK` answers start per loop iteration."""
+
+    def __init__(self) -> None:
+        self.queue: deque[asyncio.Future[None]] = deque()
+        self.granted = 0
+        self.scheduled = False
+
+    async def turn(self) -> None:
+        if not self.queue and self.granted < LONGPOLL_ANSWERS_PER_TICK:
+            self.granted += 1
+            self._schedule()
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.queue.append(waiter)
+        self._schedule()
+        await waiter
+
+    def _schedule(self) -> None:
+        if not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self.scheduled = False
+        self.granted = 0
+        while self.queue and self.granted < LONGPOLL_ANSWERS_PER_TICK:
+            waiter = self.queue.popleft()
+            if not waiter.done():  # not cancelled (the client went away)
+                waiter.set_result(None)
+                self.granted += 1
+        if self.queue or self.granted:
+            self._schedule()
+
+
 class _Pollers:
     """Every live poller of one app, found by cookie token or by the cookie-less key."""
 
     def __init__(self) -> None:
         self.by_token: dict[str, _Poller] = {}
         self.by_fallback: dict[tuple[str, ...], _Poller] = {}
+        self.pacer = _Pacer()
 
     def find(self, servient: Servient, affordance: _Affordance) -> _Poller:
         token = request.cookies.get(COOKIE)
@@ -280,18 +322,21 @@ def longpoll_count(app: Quart | None = None) -> int:
 
 async def _long_poll(thing: str, kind: str, name: str) -> Response:
     servient = _servient()
-    poller = _pollers().find(servient, (thing, kind, name))
+    pollers = _pollers()
+    poller = pollers.find(servient, (thing, kind, name))
     if request.method == "HEAD":  # Quart routes HEAD to GET handlers: answer at once
         poller.last_seen = time.monotonic()
         response = Response(status=202)
     else:
         delivery = await poller.take(LONGPOLL_HOLD)
+        if delivery is not None and delivery is not _TIMED_OUT:
+            await pollers.pacer.turn()
         if delivery is _TIMED_OUT:
             response = Response(status=204)
         elif delivery is None:
             response = Response(status=503, headers={"Retry-After": "1"})
         else:
-            response = Response(delivery.message.text, status=200, content_type="application/json")
+            response = Response(_json(delivery.message), content_type="application/json")
             if delivery.dropped:
                 response.headers["X-Messages-Dropped"] = str(delivery.dropped)
     response.timeout = None  # a held GET may outlast Quart's RESPONSE_TIMEOUT
@@ -301,6 +346,13 @@ async def _long_poll(thing: str, kind: str, name: str) -> Response:
             COOKIE, poller.token, path=request.path, httponly=True, samesite="Strict"
         )
     return response
+
+
+def _json(message: Message) -> bytes:
+    body = message.encoded.get("json")
+    if body is None:  # encoded once per message, shared by every poller
+        body = message.encoded["json"] = message.text.encode()
+    return body
 
 
 def _observable(thing: str, name: str) -> None:
