@@ -14,6 +14,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
+from .._affordances import NO_INPUT
 from .._errors import InputError, InvocationCancelled
 from .._invocations import FINISHED, Invocation
 from .._jsonutil import dumps
@@ -62,7 +63,7 @@ async def invoke(thing: str, name: str) -> Response:
     """``invokeaction``: validate, start a tracked run, answer per ``synchronous``."""
     servient = _servient()
     affordance = servient.action_affordance(thing, name)
-    input_value = await read_json_body(default=None)
+    input_value = await read_json_body(default=NO_INPUT)
     invocation = servient.invoke_action(thing, name, input_value)
     if affordance.synchronous:
         await servient.invocations.wait(invocation, None)
