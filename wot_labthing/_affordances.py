@@ -349,12 +349,15 @@ class ActionAffordance(Affordance):
                 schema["default"] = to_json(parameter.default)
             properties[parameter.name] = schema
         if properties:
-            self.input_schema = {"type": "object", "properties": properties}
+            # The TD states what is enforced: no argument the method does not take.
+            self.input_schema = {
+                "type": "object",
+                "properties": properties,
+                "additionalProperties": False,
+            }
             if required:
                 self.input_schema["required"] = required
-            self.input_validator = SchemaValidator(
-                {**self.input_schema, "additionalProperties": False}
-            )
+            self.input_validator = SchemaValidator(self.input_schema)
         if "return" not in function_hints:
             raise DefinitionError(f"{self.where}: annotate the return type (-> None if none)")
         self.output_hint = function_hints["return"]

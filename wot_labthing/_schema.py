@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import enum
+import json
 import math
 import types
 import typing
@@ -97,6 +98,10 @@ class Constraints:
 
     def __init__(self, **keywords: Any) -> None:
         object.__setattr__(self, "keywords", normalise_keywords("Constraints", keywords))
+
+    def __hash__(self) -> int:
+        # hashable, so an Annotated[T, Constraints(...)] can be a union option
+        return hash(json.dumps(self.keywords, sort_keys=True, default=repr))
 
 
 def _type_name(hint: Any) -> str:
