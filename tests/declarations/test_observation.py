@@ -40,7 +40,7 @@ class Thermometer(wl.Thing):
 
 async def wait_for(predicate: Any, what: str, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - a condition with a deadline
             await asyncio.sleep(0.005)
 
 

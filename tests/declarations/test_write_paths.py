@@ -52,7 +52,7 @@ def test_setter_limits_hold_from_python() -> None:
     with pytest.raises(wl.InputError, match=r"'setpoint'.*maximum") as info:
         heater.setpoint = 500
     assert info.value.affordance == "setpoint" and info.value.pointer == ""
-    with pytest.raises(wl.InputError, match="'setpoint'.*NaN"):
+    with pytest.raises(wl.InputError, match=r"'setpoint'.*NaN"):
         heater.setpoint = float("nan")
     with pytest.raises(wl.InputError, match="'setpoint'"):
         heater.setpoint = "hot"  # type: ignore[assignment]
