@@ -92,8 +92,14 @@ class ServientConfig:
     directory: Path | None = None
 
 
-def parse_config(data: dict[str, Any], *, directory: Path | None = None) -> ServientConfig:
-    """Validate a decoded config and turn it into a :class:`ServientConfig`."""
+def parse_config(
+    data: dict[str, Any], *, directory: Path | None = None, name: str | None = None
+) -> ServientConfig:
+    """Validate a decoded config and turn it into a :class:`ServientConfig`.
+
+    ``name`` (the config file's stem) names the persisted settings file; a relative
+    ``state_dir`` is relative to ``directory``, the config file's folder.
+    """
     try:
         schema_validator("servient-config.schema.json").validate(data)
     except InputError as exc:
@@ -110,6 +116,13 @@ def parse_config(data: dict[str, Any], *, directory: Path | None = None) -> Serv
     config.settings = ServientSettings(
         **{key: value for key, value in section.items() if key in settings_fields}
     )
+    if directory is not None and name is not None:
+        # one settings file per config: lab.toml keeps its settings in <state_dir>/lab.json
+        config.settings.state_name = name
+        if config.settings.state_dir is not None:
+            config.settings.state_dir = str(
+                directory / Path(config.settings.state_dir).expanduser()
+            )
     for entry in data.get("things", []):
         config.things.append(
             ThingEntry(
@@ -189,7 +202,7 @@ def load_config(path: str | Path) -> ServientConfig:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    return parse_config(data, directory=path.resolve().parent)
+    return parse_config(data, directory=path.resolve().parent, name=path.stem)
 
 
 def import_thing_class(class_path: str, *, directory: Path | None = None) -> type[Thing]:

@@ -62,11 +62,14 @@ class SettingsStore:
 
     def _read(self) -> dict[str, dict[str, Any]]:
         try:
-            text = self.path.read_text("utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return {}
+        except OSError as exc:
+            _log.warning("cannot read persisted settings %s (%s); using defaults", self.path, exc)
+            return {}
         try:
-            data = json.loads(text)
+            data = json.loads(raw)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             self._move_aside(f"it is not JSON ({exc})")
             return {}
