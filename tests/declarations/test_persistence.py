@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -12,8 +13,8 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -164,7 +165,7 @@ def test_sigkill_during_a_storm_of_writes_always_leaves_a_loadable_file(tmp_path
                 url,
                 start=highest + 1,
                 kill_after=random.randint(1, 60),
-                kill=lambda: process.send_signal(signal.SIGKILL),
+                kill=functools.partial(process.send_signal, signal.SIGKILL),
             )
             process.wait(10)
         finally:
