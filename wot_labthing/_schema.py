@@ -403,6 +403,8 @@ def from_json(hint: Any, value: Any) -> Any:
         return None
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is int and isinstance(value, float):
+        return int(value)  # JSON Schema's "integer" accepts 3.0; the method gets the int 3
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint(value)
     if origin is tuple:
