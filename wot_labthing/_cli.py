@@ -120,15 +120,20 @@ async def _start_advertising(config: ServientConfig, server: Any) -> Any:
 
 def _td(args: argparse.Namespace) -> int:
     from ._http.forms import thing_description
+    from ._thing import describe_only
 
-    cls = import_thing_class(args.thing_class, directory=Path.cwd())
-    try:
-        thing = cls(**dict(args.arg))
-    except (TypeError, ValueError) as exc:
-        raise WotLabthingError(
-            f"cannot build {args.thing_class}: {exc} (pass constructor arguments with "
-            "--arg KEY=VALUE; a driver needs no device for its TD: --arg port=loop://)"
-        ) from None
+    module, _, qualname = args.thing_class.partition(":")
+    directory = Path.cwd()
+    if module.endswith(".py"):  # a file anywhere: path/to/heater.py:Heater
+        directory, module = Path(module).resolve().parent, Path(module).stem
+    cls = import_thing_class(f"{module}:{qualname}", directory=directory)
+    if not args.arg:  # the TD comes from the class: no constructor, no instrument
+        thing = describe_only(cls)
+    else:
+        try:
+            thing = cls(**dict(args.arg))
+        except (TypeError, ValueError) as exc:
+            raise WotLabthingError(f"cannot build {args.thing_class}: {exc}") from None
     td = thing_description(thing, args.base)
     print(json.dumps(td, indent=2, allow_nan=False))
     return 0
@@ -185,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="constructor argument (VALUE is JSON or a bare string), e.g. port=loop://",
+        help="constructor argument (VALUE is JSON or a bare string); not needed for a TD",
     )
     td.set_defaults(handler=_td)
 

@@ -23,7 +23,7 @@ from ._affordances import (
 )
 from ._errors import DefinitionError, NotFoundError
 
-__all__ = ["ChangeListener", "Thing"]
+__all__ = ["ChangeListener", "Thing", "describe_only"]
 
 #: Receives ``(kind, affordance name, JSON value)`` with kind ``"property"`` or ``"event"``.
 ChangeListener = Callable[[str, str, Any], None]
@@ -233,6 +233,18 @@ class Thing:
     def _wot_attach_persister(self, persister: ChangeListener | None) -> None:
         """Install (or with None remove) what saves persisted properties on every write."""
         self._persister = persister
+
+
+def describe_only(cls: type[Thing]) -> Thing:
+    """An instance of ``cls`` good for its TD only: the constructor is not run.
+
+    A TD depends on the class (affordances, docstring), not on an instrument, so
+    ``wot-labthing td`` needs neither constructor arguments nor the device. Such an
+    instance must not be exposed or used for anything but describing the class.
+    """
+    thing = cls.__new__(cls)
+    Thing.__init__(thing)
+    return thing
 
 
 #: Names every Thing uses itself; no affordance may take them.

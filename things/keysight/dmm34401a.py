@@ -164,9 +164,9 @@ class Keysight34401A(ScpiInstrument):
 
         A number selects the smallest range that holds it (VOLT:DC 0.1 to 1000 V,
         VOLT:AC 0.1 to 750 V, CURR:DC 0.01 to 3 A, CURR:AC 1 or 3 A, RES and FRES
-        100 Ω to 100 MΩ) and turns autoranging off. The TD bounds numbers to the
-        largest range of any function (1000 V... is VOLT:DC's; ohms go to 1e8); a value
-        above the present function's largest range is refused (400) before it is sent.
+        100 Ω to 100 MΩ) and turns autoranging off. The schema bounds a number to
+        the largest range of any function (1e8 Ω); a value above the largest range of
+        the present function is refused as invalid input before anything is sent.
         """
         with self.transport.locked():
             function = self._function()
