@@ -309,6 +309,7 @@ class ActionAffordance(Affordance):
         self.output_hint: Any = None
         self.output_schema: dict[str, Any] | None = None
         self.input_validator: SchemaValidator | None = None
+        self._signature: inspect.Signature | None = None
 
     def __call__(self, function: Callable[..., Any]) -> ActionAffordance:
         """Use ``@wl.action(...)`` with arguments as a decorator."""
@@ -381,8 +382,10 @@ class ActionAffordance(Affordance):
     def bind_arguments(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A call from Python as a JSON input: positional arguments named, values as JSON."""
         assert self.function is not None
+        if self._signature is None:
+            self._signature = inspect.signature(self.function)
         try:
-            bound = inspect.signature(self.function).bind(instance, *args, **kwargs)
+            bound = self._signature.bind(instance, *args, **kwargs)
         except TypeError as exc:
             raise InputError(f"{self.where}: {exc}", affordance=self.name) from None
         arguments = dict(bound.arguments)
@@ -495,7 +498,16 @@ def thing_property(getter: Callable[[Any], Any] | None = None, /, **options: Any
 
     Keyword arguments are JSON Schema and TD terms: ``minimum``, ``maximum``, ``enum``,
     ``unit``, ``read_only``/``readOnly``, ``write_only``, ``observable``, ``title``,
-    ``description`` and the other DataSchema constraints.
+    ``description`` and the other DataSchema constraints, plus:
+
+    - ``observable``: default True for writable properties (every write is published),
+      False for read-only ones; pass it to opt in or out.
+    - ``poll=SECONDS`` (getter form): while someone observes the property, the servient
+      reads it every ``SECONDS`` and publishes the value when it changed.
+    - ``persist=True``: every write is saved in the servient's state file and restored
+      at the next start (before ``open()`` for fields, right after it for setters).
+
+    Every write, from Python or a client, is validated against the schema first.
     """
     if getter is not None:
         return PropertyAffordance(getter, **options)
