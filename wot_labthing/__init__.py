@@ -144,4 +144,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    """The public API (loaded or not) and the module's own dunder names, not its imports."""
+    return sorted(set(__all__) | {name for name in globals() if name.startswith("__")})
