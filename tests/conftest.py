@@ -84,7 +84,8 @@ def no_blocking_on_the_loop(request: pytest.FixtureRequest) -> Iterator[None]:
 
     blockbuster patches the blocking functions; it raises ``BlockingError`` when one
     is called from ``wot_labthing`` or ``things`` code (drivers, not the simulators)
-    in a thread running an event loop. Tests that block a loop on purpose carry ``@pytest.mark.allow_blocking``.
+    in a thread running an event loop. Tests that block a loop on purpose carry
+    ``@pytest.mark.allow_blocking``.
     """
     if request.node.get_closest_marker("allow_blocking"):
         yield
@@ -98,8 +99,9 @@ def no_blocking_on_the_loop(request: pytest.FixtureRequest) -> Iterator[None]:
         for function in blockbuster.functions.values():
             # importing a module reads files; the lazy exports import on first use
             function.can_block_in("importlib._bootstrap>", "_find_and_load")
-            # a shipped schema is read once, then cached
+            # a shipped schema is read once, then cached (the TD schema on the first consume)
             function.can_block_in("wot_labthing/_resources.py", "load_schema")
+            function.can_block_in("wot_labthing/_td.py", "official_td_schema")
         yield
 
 

@@ -57,6 +57,7 @@ def test_invoke_action_timeout_and_errors(stage: SyncConsumedThing) -> None:
         stage.write_property("speed", -1)
 
 
+@pytest.mark.allow_blocking  # a notebook cell blocks its loop while the facade works
 async def test_works_inside_a_running_event_loop(stage_url: str) -> None:
     """Notebooks run a loop in the main thread; the facade keeps its own in a thread."""
     with consume_sync(stage_url) as stage:
