@@ -9,11 +9,14 @@ less than wall time. ``--python`` measures another venv, e.g. the main branch's
 ``/work/main/.venv/bin/python``, for a before/after comparison. Goals: import <= 0.4 s,
 ``--help`` <= 0.5 s.
 
-Figures on the development machine (2 shared cores, Python 3.11), 15 runs, median:
+Figures on the development machine (2 shared cores, Python 3.11), 15 runs, median, taken
+while 7 other engineers loaded it (load average 5 to 9: wall times are inflated about
+3x, CPU times much less; single runs at load 2.5 took 0.18-0.27 s and 0.25-0.28 s wall):
 
-    what                          before (main)       after
-    import wot_labthing           1.6 s (1.5 s CPU)   see the report of the run
-    wot-labthing --help           2.0 s (1.9 s CPU)
+    what                    before (main)          after (fresh venv)
+                            wall      CPU          wall      CPU
+    import wot_labthing     4.04 s    1.67 s       0.67 s    0.20 s
+    wot-labthing --help     8.98 s    2.66 s       1.05 s    0.28 s
 
 Before: jsonschema[format-nongpl] imported rfc3987-syntax, which compiles a Lark
 grammar at import (~1.2 s), and the package imported quart, hypercorn, httpx and
