@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from blockbuster import blockbuster_ctx
+from blockbuster import BlockBuster, BlockBusterFunction
 from jsonschema import Draft7Validator
 
 import wot_labthing as wl
@@ -78,8 +78,33 @@ PATH_METADATA_CALLS = (
 )
 
 
+def _checked(blockbuster: BlockBuster) -> list[BlockBusterFunction]:
+    return [f for name, f in blockbuster.functions.items() if name not in PATH_METADATA_CALLS]
+
+
+@pytest.fixture(scope="session")
+def loop_blocking_checks() -> Iterator[BlockBuster]:
+    """blockbuster, set up once per session (patching ~60 functions takes ~20 ms)."""
+    # things/simulators/ are the tests' fake instruments, driven from test code
+    blockbuster = BlockBuster(["wot_labthing", "things"], excluded_modules=["things.simulators"])
+    for function in blockbuster.functions.values():
+        # importing a module reads files; the lazy exports import on first use
+        function.can_block_in("importlib._bootstrap>", "_find_and_load")
+        # a shipped schema is read once, then cached (the TD schema on the first consume)
+        function.can_block_in("wot_labthing/_resources.py", "load_schema")
+        function.can_block_in("wot_labthing/_td.py", "official_td_schema")
+    for function in _checked(blockbuster):
+        function.activate()
+    try:
+        yield blockbuster
+    finally:
+        blockbuster.deactivate()
+
+
 @pytest.fixture(autouse=True)
-def no_blocking_on_the_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+def no_blocking_on_the_loop(
+    request: pytest.FixtureRequest, loop_blocking_checks: BlockBuster
+) -> Iterator[None]:
     """Fail a blocking call (sleep, file or socket I/O, lock waits) made by our code on a loop.
 
     blockbuster patches the blocking functions; it raises ``BlockingError`` when one
@@ -87,22 +112,15 @@ def no_blocking_on_the_loop(request: pytest.FixtureRequest) -> Iterator[None]:
     in a thread running an event loop. Tests that block a loop on purpose carry
     ``@pytest.mark.allow_blocking``.
     """
-    if request.node.get_closest_marker("allow_blocking"):
+    if not request.node.get_closest_marker("allow_blocking"):
         yield
         return
-    # things/simulators/ are the tests' fake instruments, driven from test code
-    with blockbuster_ctx(
-        ["wot_labthing", "things"], excluded_modules=["things.simulators"]
-    ) as blockbuster:
-        for name in PATH_METADATA_CALLS:
-            blockbuster.functions[name].deactivate()
-        for function in blockbuster.functions.values():
-            # importing a module reads files; the lazy exports import on first use
-            function.can_block_in("importlib._bootstrap>", "_find_and_load")
-            # a shipped schema is read once, then cached (the TD schema on the first consume)
-            function.can_block_in("wot_labthing/_resources.py", "load_schema")
-            function.can_block_in("wot_labthing/_td.py", "official_td_schema")
+    loop_blocking_checks.deactivate()
+    try:
         yield
+    finally:
+        for function in _checked(loop_blocking_checks):
+            function.activate()
 
 
 def require_node() -> str:
