@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._config import ServientConfig, build_things, import_thing_class, load_config
-from ._errors import WotLabthingError
-from ._jsonutil import key_value, loads
-from ._servient import Servient
-from ._td import validate_td
+from .._config import ServientConfig, build_things, import_thing_class, load_config
+from .._errors import WotLabthingError
+from .._jsonutil import key_value, loads
+from .._servient import Servient
+from .._td import validate_td
 
 __all__ = ["main"]
 
@@ -56,7 +56,7 @@ def _start_simulators(config: ServientConfig) -> list[Any]:
     """Start the config's ``[[simulators]]`` (none: nothing imported)."""
     if not config.simulators:
         return []
-    from ._simulators import start_simulators
+    from .._simulators import start_simulators
 
     endpoints = start_simulators(config)
     for entry, endpoint in zip(config.simulators, endpoints, strict=True):
@@ -66,7 +66,7 @@ def _start_simulators(config: ServientConfig) -> list[Any]:
 
 def _stop_simulators(endpoints: list[Any]) -> None:
     if endpoints:
-        from ._simulators import stop_simulators
+        from .._simulators import stop_simulators
 
         stop_simulators(endpoints)
 
@@ -77,12 +77,12 @@ def compose(config: ServientConfig, servient: Servient) -> Any:
     Returns the :class:`HttpServer`; ``async with servient`` then starts and stops
     everything. Programs that embed a servient do the same in their own code.
     """
-    from ._http import HttpServer
+    from .._http import HttpServer
 
     server = HttpServer(servient, host=config.host, port=config.port)
     if config.mdns:
         try:
-            from ._discovery import MdnsAdvertising
+            from .._discovery import MdnsAdvertising
         except ImportError:  # pragma: no cover - discovery not installed
             return server
         servient.add_advertiser(
@@ -109,7 +109,7 @@ async def _run_servient(config: ServientConfig, servient: Servient) -> int:
 
 
 def _td(args: argparse.Namespace) -> int:
-    from ._http.forms import thing_description
+    from .._http.forms import thing_description
 
     cls = import_thing_class(args.thing_class, directory=Path.cwd())
     try:
@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(commands: Any) -> None:
     """Subcommands implemented in their own modules (simulators, discovery, client)."""
-    from ._cli_extras import add_extra_commands
+    from .extras import add_extra_commands
 
     add_extra_commands(commands)
 
