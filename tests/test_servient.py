@@ -11,11 +11,13 @@ import wot_labthing as wl
 from wot_labthing._lifecycle import Endpoint
 
 
-async def running(run: Any) -> None:
-    """Wait (with a deadline) until ``run`` has started."""
-    async with asyncio.timeout(5):
+async def running(servient: wl.Servient, run: Any) -> None:
+    """Wait (with a deadline) until ``run`` has started, through its updates."""
+    _, updates = servient.subscribe_invocation(run.id)
+    assert updates is not None
+    with updates:
         while run.status == "pending":
-            await asyncio.sleep(0.01)
+            assert await updates.next(5) is not None, "the run never started"
 
 
 class Bench(wl.Thing):
@@ -64,7 +66,7 @@ async def test_invoke_query_list_and_cancel_without_any_url() -> None:
         waiting = servient.invoke_action("b", "wait", None)
         assert servient.list_invocations(thing="b") == [waiting, run]
         assert servient.list_invocations(status="completed") == [run]
-        await running(waiting)
+        await running(servient, waiting)
         await servient.cancel_action(waiting.id)
         assert servient.query_action(waiting.id).status == "failed"
         await servient.cancel_action(run.id)  # finished: forgotten
@@ -90,7 +92,7 @@ async def test_observe_subscribe_and_follow_a_run() -> None:
         run = servient.invoke_action("b", "wait", {"seconds": 30})
         same, updates = servient.subscribe_invocation(run.id)
         assert same is run and updates is not None
-        await running(run)
+        await running(servient, run)
         await servient.cancel_action(run.id)
         statuses = []
         while (update := await updates.next(5)) is not None:
