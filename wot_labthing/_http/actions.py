@@ -14,7 +14,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
-from .._errors import InvocationCancelled, NotFoundError
+from .._errors import NotFoundError
 from .._invocations import Invocation
 from .._jsonutil import dumps
 from .._problems import problem_for
@@ -29,8 +29,6 @@ __all__ = ["blueprint", "prefer_wait"]
 blueprint = Blueprint("actions", __name__)
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
-#: Status of a synchronous run that was cancelled before it produced its output.
-CANCELLED_STATUS = 409
 
 
 def _servient() -> Servient:
@@ -87,9 +85,7 @@ def _synchronous_response(invocation: Invocation) -> Response:
             dumps(invocation.output), status=200, content_type=invocation.affordance.content_type
         )
     exception = invocation.exception or RuntimeError("the action failed")
-    status = (
-        CANCELLED_STATUS if isinstance(exception, InvocationCancelled) else status_for(exception)
-    )
+    status = status_for(exception)  # a cancelled run: InvocationCancelled's 409
     problem = {**problem_for(exception), "invocation": _record(invocation)}
     return problem_response(problem, status)
 
