@@ -30,6 +30,7 @@ from urllib.parse import urljoin
 import httpx
 from httpx_sse import aconnect_sse
 
+from .._backoff import backoff_delay
 from .._errors import (
     ActionTimeoutError,
     ConsumerError,
@@ -251,10 +252,12 @@ class ActionHandle:
                 yield record
             if self.done:
                 return
-        delay = POLL_FIRST
+        polls = 0
         while not self.done:
-            await asyncio.sleep(delay)
-            delay = min(delay * POLL_FACTOR, POLL_MAX)
+            await asyncio.sleep(
+                backoff_delay(polls, first=POLL_FIRST, maximum=POLL_MAX, factor=POLL_FACTOR)
+            )
+            polls += 1
             seen = (self.status, self.progress)
             await self.refresh()
             if self.record is not None and (self.done or (self.status, self.progress) != seen):
