@@ -50,3 +50,18 @@ def test_the_scan_catches_a_violation(tmp_path: Path) -> None:
         "def f(servient):\n    return servient.invocations.list(), servient.hub\n"
     )
     assert len(violations(bad)) == 3
+
+
+def test_every_route_takes_its_path_from_the_one_layout() -> None:
+    literal = []
+    for path in BINDINGS:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "route"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                literal.append(f"{path.name}:{node.lineno} {node.args[0].value}")
+    assert literal == [], "declare paths in _http/routes.py"

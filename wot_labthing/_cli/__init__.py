@@ -99,7 +99,7 @@ async def _run_servient(config: ServientConfig, servient: Servient) -> int:
         loop.add_signal_handler(signum, stop.set)
     async with servient:
         print(f"wot-labthing serving on {server.url}", flush=True)
-        print(f"directory: {server.url}.well-known/wot", flush=True)
+        print(f"directory: {server.directory_url}", flush=True)
         for url in server.td_urls():
             print(f"TD: {url}", flush=True)
         print("ready (Ctrl-C stops the servient)", flush=True)

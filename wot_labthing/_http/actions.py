@@ -19,6 +19,7 @@ from .._invocations import Invocation
 from .._jsonutil import dumps
 from .._problems import problem_for
 from .._servient import Servient
+from . import routes
 from .problems import problem_response, status_for
 from .records import record_json
 from .request_body import read_json_body
@@ -56,7 +57,7 @@ def _records(invocations: list[Invocation]) -> list[dict[str, Any]]:
     return [_record(invocation) for invocation in invocations]
 
 
-@blueprint.route("/things/<thing>/actions/<name>", methods=["POST"])
+@blueprint.route(routes.ACTION, methods=["POST"])
 async def invoke(thing: str, name: str) -> Response:
     """``invokeaction``: validate, start a tracked run, answer per ``synchronous``."""
     servient = _servient()
@@ -90,7 +91,7 @@ def _synchronous_response(invocation: Invocation) -> Response:
     return problem_response(problem, status)
 
 
-@blueprint.route("/things/<thing>/actions/<name>", methods=["GET"])
+@blueprint.route(routes.ACTION, methods=["GET"])
 async def list_action_runs(thing: str, name: str) -> Response:
     """LabThings-style list of one action's runs, newest first."""
     servient = _servient()
@@ -98,7 +99,7 @@ async def list_action_runs(thing: str, name: str) -> Response:
     return json_response(_records(servient.list_invocations(thing=thing, action=name)))
 
 
-@blueprint.route("/things/<thing>/actions", methods=["GET"])
+@blueprint.route(routes.THING_ACTIONS, methods=["GET"])
 async def query_all_actions(thing: str) -> Response:
     """``queryallactions``: an object keyed by action name, each array newest first."""
     servient = _servient()
@@ -108,7 +109,7 @@ async def query_all_actions(thing: str) -> Response:
     )
 
 
-@blueprint.route("/actions", methods=["GET"])
+@blueprint.route(routes.INVOCATIONS, methods=["GET"])
 async def list_all() -> Response:
     """Every invocation of the servient, newest first; filters ``thing``, ``action``, ``status``."""
     invocations = _servient().list_invocations(
@@ -124,13 +125,13 @@ async def list_all() -> Response:
     return response
 
 
-@blueprint.route("/actions/<invocation_id>", methods=["GET"])
+@blueprint.route(routes.INVOCATION, methods=["GET"])
 async def query(invocation_id: str) -> Response:
     """``queryaction``: the record (404 once unknown or expired)."""
     return json_response(_record(_servient().query_action(invocation_id)))
 
 
-@blueprint.route("/actions/<invocation_id>", methods=["DELETE"])
+@blueprint.route(routes.INVOCATION, methods=["DELETE"])
 async def cancel(invocation_id: str) -> Response:
     """``cancelaction``: cancel a pending or running run; remove a finished record.
 
@@ -142,7 +143,7 @@ async def cancel(invocation_id: str) -> Response:
     return Response(status=204)
 
 
-@blueprint.route("/actions/<invocation_id>/output", methods=["GET"])
+@blueprint.route(routes.INVOCATION_OUTPUT, methods=["GET"])
 async def output(invocation_id: str) -> Response:
     """The raw output with the action's declared content type (404 until completed)."""
     invocation = _servient().query_action(invocation_id)

@@ -19,6 +19,7 @@ from quart import Blueprint, Response, current_app
 
 from .._jsonutil import dumps
 from .._servient import Servient
+from . import routes
 
 __all__ = ["blueprint"]
 
@@ -34,13 +35,13 @@ def _answer(body: object, status: int) -> Response:
     )
 
 
-@blueprint.route("/healthz", methods=["GET"])
+@blueprint.route(routes.LIVENESS, methods=["GET"])
 async def liveness() -> Response:
     """The process answers: it is alive."""
     return _answer({"status": "alive"}, 200)
 
 
-@blueprint.route("/readyz", methods=["GET"])
+@blueprint.route(routes.READINESS, methods=["GET"])
 async def readiness() -> Response:
     """Ready for work: started, and no Thing's instrument unreachable (else 503)."""
     servient: Servient = current_app.config["SERVIENT"]

@@ -63,6 +63,7 @@ from .._events import Message, Subscription
 from .._invocations import FINISHED
 from .._jsonutil import dumps
 from .._servient import Servient
+from . import routes
 from .longpoll import long_poll
 from .records import RunLinks
 from .sse import direct_body, event_stream, last_event_id, stream
@@ -89,7 +90,7 @@ def _poll_subscription(
     return servient.subscribe_events(thing, [name], size=size)
 
 
-@blueprint.route("/things/<thing>/properties/<name>/observable", methods=["GET"])
+@blueprint.route(routes.PROPERTY_LONGPOLL, methods=["GET"])
 async def longpoll_property(thing: str, name: str) -> Response:
     """``observeproperty`` by long polling (HEAD probe, then held GETs)."""
     servient = _servient()
@@ -98,7 +99,7 @@ async def longpoll_property(thing: str, name: str) -> Response:
     return await long_poll(servient, (thing, "property", name), _poll_subscription)
 
 
-@blueprint.route("/things/<thing>/events/<name>", methods=["GET"])
+@blueprint.route(routes.EVENT, methods=["GET"])
 async def longpoll_event(thing: str, name: str) -> Response:
     """``subscribeevent`` by long polling."""
     servient = _servient()
@@ -114,25 +115,25 @@ def _sse(subscription: Subscription) -> Response:
     return event_stream(stream(subscription, first, direct=direct_body()))
 
 
-@blueprint.route("/things/<thing>/properties/<name>/sse", methods=["GET"])
+@blueprint.route(routes.PROPERTY_SSE, methods=["GET"])
 async def sse_property(thing: str, name: str) -> Response:
     """``observeproperty`` per the WoT HTTP SSE Profile."""
     return _sse(_servient().observe_properties(thing, [name], after=last_event_id()))
 
 
-@blueprint.route("/things/<thing>/streams/properties", methods=["GET"])
+@blueprint.route(routes.PROPERTIES_STREAM, methods=["GET"])
 async def sse_all_properties(thing: str) -> Response:
     """``observeallproperties``: every observable property's changes, named by property."""
     return _sse(_servient().observe_properties(thing, after=last_event_id()))
 
 
-@blueprint.route("/things/<thing>/events/<name>/sse", methods=["GET"])
+@blueprint.route(routes.EVENT_SSE, methods=["GET"])
 async def sse_event(thing: str, name: str) -> Response:
     """``subscribeevent`` per the WoT HTTP SSE Profile."""
     return _sse(_servient().subscribe_events(thing, [name], after=last_event_id()))
 
 
-@blueprint.route("/things/<thing>/streams/events", methods=["GET"])
+@blueprint.route(routes.EVENTS_STREAM, methods=["GET"])
 async def sse_all_events(thing: str) -> Response:
     """``subscribeallevents``: every event of the Thing, named by event."""
     return _sse(_servient().subscribe_events(thing, after=last_event_id()))
@@ -142,7 +143,7 @@ def _finished(message: Message) -> bool:
     return bool(message.data.get("status") in FINISHED)
 
 
-@blueprint.route("/actions/<invocation_id>/events", methods=["GET"])
+@blueprint.route(routes.INVOCATION_EVENTS, methods=["GET"])
 async def sse_invocation(invocation_id: str) -> Response:
     """Every update of one invocation (status, progress, data, output) until it ends.
 

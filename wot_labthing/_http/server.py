@@ -22,9 +22,10 @@ from hypercorn.config import Config
 
 from .._lifecycle import Endpoint
 from .._servient import Servient
+from . import routes
 from .app import create_app
 from .fastbody import offering_raw_bodies
-from .forms import thing_path
+from .routes import thing_path
 
 __all__ = ["HttpServer"]
 
@@ -88,6 +89,11 @@ class HttpServer:
             host = f"[{host}]"
         return f"http://{host}:{self.port}/"
 
+    @property
+    def directory_url(self) -> str:
+        """The URL of the servient's directory TD (WoT Discovery's well-known URL)."""
+        return self.url + routes.DIRECTORY.lstrip("/")
+
     def td_urls(self) -> list[str]:
         """The URL of every exposed Thing's TD."""
         return [self.url + thing_path(name).lstrip("/") for name in self.servient.things]
@@ -102,7 +108,7 @@ class HttpServer:
             host=self.host,
             port=self.port,
             thing_path=thing_path,
-            directory_path="/.well-known/wot",
+            directory_path=routes.DIRECTORY,
         )
 
     async def start(self) -> None:
