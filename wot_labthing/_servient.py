@@ -15,14 +15,14 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from ._affordances import ActionAffordance, EventAffordance, PropertyAffordance
 from ._errors import ConfigError, DisconnectedError, InputError, NotAllowedError, NotFoundError
 from ._events import EventHub, Message, Subscription, Topic
 from ._invocations import FINISHED, Invocation, InvocationManager
 from ._lifecycle import Advertiser, Binding, Endpoint, Registrar
-from ._schema import to_json
+from ._schema import Constraints, to_json
 from ._thing import Thing
 
 __all__ = ["Servient", "ServientSettings"]
@@ -31,26 +31,34 @@ _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
+_AT_LEAST_ONE = Constraints(minimum=1)
+_NOT_NEGATIVE = Constraints(minimum=0)
+
+
 @dataclass
 class ServientSettings:
-    """Tunables of a servient; every field can be set in the config's ``[servient]`` table."""
+    """Tunables of a servient; every field can be set in the config's ``[servient]`` table.
+
+    The config schema of each field is generated from its annotation (``_config.py``),
+    so a new field is a new config key with no other table to edit.
+    """
 
     #: Worker threads for sync property getters and setters.
-    property_workers: int = 8
+    property_workers: Annotated[int, _AT_LEAST_ONE] = 8
     #: Worker threads for sync actions; a run waiting for one is ``pending``.
-    action_workers: int = 8
+    action_workers: Annotated[int, _AT_LEAST_ONE] = 8
     #: Seconds a POST on an asynchronous action waits for a quick result.
-    action_wait: float = 1.0
+    action_wait: Annotated[float, _NOT_NEGATIVE] = 1.0
     #: Seconds finished invocation records are kept.
-    action_retention: float = 300.0
+    action_retention: Annotated[float, _NOT_NEGATIVE] = 300.0
     #: Finished invocation records kept at most (oldest expire first).
-    action_max_records: int = 1000
+    action_max_records: Annotated[int, _AT_LEAST_ONE] = 1000
     #: Seconds shutdown waits for cancelled actions to end.
-    shutdown_grace: float = 5.0
+    shutdown_grace: Annotated[float, _NOT_NEGATIVE] = 5.0
     #: Largest request body accepted, in bytes.
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: Annotated[int, _AT_LEAST_ONE] = 1024 * 1024
     #: Most concurrent observers (SSE and long-poll) before 503.
-    max_subscribers: int = 2000
+    max_subscribers: Annotated[int, _AT_LEAST_ONE] = 2000
 
 
 class Servient:
