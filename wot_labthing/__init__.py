@@ -27,7 +27,7 @@ from ._context import (
     update_task_data,
     update_task_progress,
 )
-from ._discovery import DiscoveredThing, discover, discover_sync
+from ._discovery import DiscoveredThing, MdnsAdvertising, discover, discover_sync
 from ._errors import (
     ActionTimeoutError,
     BusyError,
@@ -72,6 +72,7 @@ __all__ = [
     "InstrumentTimeoutError",
     "Invocation",
     "InvocationCancelled",
+    "MdnsAdvertising",
     "NotAllowedError",
     "NotFiniteError",
     "NotFoundError",

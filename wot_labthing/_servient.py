@@ -1,9 +1,18 @@
 """The servient: the composition root; a registry of Things and their protocol-neutral API.
 
-Protocol bindings (``_http``) translate requests into the coroutines here:
-read and write properties, invoke actions, subscribe to changes. Sync getters
-and setters run in a bounded worker pool so blocking instrument I/O never runs
-on the event loop; ``async def`` ones run on the loop.
+Protocol bindings (``_http``, later MQTT) translate requests into the calls
+here, which cover every WoT operation (read/write one, all or several
+properties; invoke, query, cancel and list runs; observe properties; subscribe
+to events and to one run's updates) and name nothing of any protocol: records
+carry ids, and the binding adds its own links. Bindings never reach the event
+hub or the invocation manager directly (``tests/http/test_layering.py``).
+
+The servient is also the composition root (see ``_lifecycle.py``): it starts
+its Things, bindings, advertisers and registrars in that order and stops them
+in reverse through one shutdown path, and it reports readiness.
+
+Sync getters and setters run in a bounded worker pool so blocking instrument
+I/O never runs on the event loop; ``async def`` ones run on the loop.
 """
 
 from __future__ import annotations
@@ -196,12 +205,18 @@ class Servient:
         prop.validate(value)
         instance = self.thing(thing)
         python_value = prop.coerce(value)
-        if prop.setter_function is not None and prop.is_async:
-            await prop.setter_function(instance, python_value)
-            if prop.observable:
-                instance._wot_property_changed(name, python_value)
-        else:
-            await self.run_sync(prop.__set__, instance, python_value)
+        try:
+            if prop.setter_function is not None and prop.is_async:
+                await prop.setter_function(instance, python_value)
+                if prop.observable:
+                    instance._wot_property_changed(name, python_value)
+            else:
+                await self.run_sync(prop.__set__, instance, python_value)
+        except DisconnectedError as exc:
+            self._reachable(thing, exc)
+            raise
+        if prop.setter_function is not None:
+            self._reachable(thing, None)
 
     async def read_all_properties(self, thing: str) -> dict[str, Any]:
         """Every readable property of ``thing``, read concurrently."""
