@@ -482,8 +482,9 @@ class Servient:
                 await registrar.register(self, endpoints)
                 self._open_registrars.append(registrar)
         except BaseException:
-            await self._shutdown()
+            await self._shutdown(self._opened)
             raise
+        self._opened.clear()
         self._started = True
 
     async def stop(self) -> None:
@@ -496,10 +497,14 @@ class Servient:
         if not self._started:
             return
         self._started = False
-        await self._shutdown()
+        await self._shutdown(list(self.things.values()))
 
-    async def _shutdown(self) -> None:
-        """The one shutdown path, for :meth:`stop` and for a :meth:`start` that failed."""
+    async def _shutdown(self, things: list[Thing]) -> None:
+        """The one shutdown path, for :meth:`stop` and for a :meth:`start` that failed.
+
+        ``things`` are closed last, in reverse: on stop every exposed Thing (also
+        those added while serving), after a failed start those it opened.
+        """
         while self._open_registrars:
             await _quietly(self._open_registrars.pop().deregister(), "deregistering")
         while self._open_advertisers:
@@ -508,8 +513,9 @@ class Servient:
         await self.hub.close()
         while self._open_bindings:
             await _quietly(self._open_bindings.pop().close(), "closing a binding")
-        while self._opened:
-            await self._close_quietly(self._opened.pop())
+        for thing in reversed(things):
+            await self._close_quietly(thing)
+        self._opened.clear()
         self._unreachable.clear()
         self._property_pool.shutdown(wait=False, cancel_futures=True)
         self._pool_closed = True
