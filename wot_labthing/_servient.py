@@ -592,7 +592,8 @@ class Servient:
         self.invocations.start()
         saved: dict[str, dict[str, Any]] = {}
         if any(self._persisted(thing) for thing in self.things.values()):
-            self._store = SettingsStore(self.state_file)
+            path = await self.run_sync(lambda: self.state_file)  # resolving touches the disk
+            self._store = SettingsStore(path)
             saved = await self.run_sync(self._store.load)
         try:
             for name, thing in list(self.things.items()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -64,7 +65,7 @@ async def test_settings_survive_a_restart_and_are_restored_before_open(tmp_path:
         await servient.run_sync(setattr, oven, "label", "bakery")  # a Python write persists too
         await servient.write_property("oven", "fan", 2)
         await servient.write_property("oven", "volatile", 5)
-    saved = json.loads((tmp_path / "state" / "lab.json").read_text())
+    saved = json.loads(await asyncio.to_thread((tmp_path / "state" / "lab.json").read_text))
     assert saved == {
         "version": 1,
         "things": {"oven": {"setpoint": 180.0, "label": "bakery", "fan": 2}},
@@ -84,14 +85,14 @@ async def test_a_corrupt_file_is_moved_aside_and_defaults_used(
     tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "state" / "lab.json"
-    path.parent.mkdir()
-    path.write_bytes(content)
+    await asyncio.to_thread(path.parent.mkdir)
+    await asyncio.to_thread(path.write_bytes, content)
     oven = Oven(name="oven")
     with caplog.at_level(logging.WARNING):
         async with wl.Servient([oven], settings=settings(tmp_path)):
             assert oven.setpoint == 20.0
-    aside = list(path.parent.glob("lab.json.corrupt-*"))
-    assert len(aside) == 1 and aside[0].read_bytes() == content
+    aside = await asyncio.to_thread(lambda: list(path.parent.glob("lab.json.corrupt-*")))
+    assert len(aside) == 1 and await asyncio.to_thread(aside[0].read_bytes) == content
     assert "moved it to" in caplog.text and str(path) in caplog.text
 
 
@@ -99,7 +100,8 @@ async def test_a_value_that_no_longer_fits_is_skipped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "state" / "lab.json"
-    atomic_write_json(path, {"version": 1, "things": {"oven": {"setpoint": 999, "label": "x"}}})
+    saved = {"version": 1, "things": {"oven": {"setpoint": 999, "label": "x"}}}
+    await asyncio.to_thread(atomic_write_json, path, saved)
     oven = Oven(name="oven")
     with caplog.at_level(logging.WARNING):
         async with wl.Servient([oven], settings=settings(tmp_path)):
