@@ -347,6 +347,12 @@ class Sangaboard(wl.Thing):
     def _move(self, displacement: list[int], *, start: list[int] | None = None) -> list[int]:
         if start is None:
             start = self._read_position()
+        if any(
+            not -(2**31) <= here + by < 2**31 for here, by in zip(start, displacement, strict=True)
+        ):
+            raise wl.InputError(
+                f"a move from {start} by {displacement} leaves the board's 32-bit step range"
+            )
         axis = max(range(3), key=lambda index: abs(displacement[index]))
         longest = abs(displacement[axis])
         if longest == 0:
