@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import typing
 from functools import cache
 from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
@@ -26,7 +27,7 @@ from wot_labthing._schema import SchemaValidator, from_json, schema_for, to_json
 from wot_labthing._td import official_td_schema
 
 PROFILE = settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("WOT_HYPOTHESIS_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -49,7 +50,7 @@ def _bounds(kind: type) -> st.SearchStrategy[Any]:
     numbers = st.integers(-100, 100) if kind is int else st.floats(-100, 100)
 
     def build(pair: tuple[Any, Any]) -> Any:
-        low, high = sorted(pair)
+        low, high = sorted(bound + 0 for bound in pair)  # -0.0 + 0 is 0.0
         return Annotated[kind, wl.Constraints(minimum=low, maximum=high)]
 
     return st.tuples(numbers, numbers).map(build)
