@@ -13,6 +13,7 @@ RES and the function-dependent refusal is checked separately.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -52,7 +53,7 @@ kwargs = { port = "simulator:dmm" }
 """
 
 FUZZ = settings(
-    max_examples=25,
+    max_examples=int(os.environ.get("WOT_HYPOTHESIS_EXAMPLES", "25")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
