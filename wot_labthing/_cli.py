@@ -1,6 +1,7 @@
 """The ``wot-labthing`` command line (also ``python -m wot_labthing``).
 
-Subcommands: ``serve`` a config, print a class's ``td``, ``validate`` a TD file,
+Subcommands: ``serve`` a config, print a class's ``td`` or Thing Model (``tm``),
+``validate`` a TD file,
 ``simulate`` an instrument, ``discover`` Things on the LAN, and use remote Things
 (``read``, ``write``, ``invoke``, ``observe``, ``things``). Errors print one
 line on stderr and exit non-zero, never a traceback.
@@ -20,6 +21,7 @@ from typing import Any
 
 from ._config import ServientConfig, build_things, import_thing_class, load_config
 from ._errors import WotLabthingError
+from ._ids import ServientIds
 from ._jsonutil import key_value, loads
 from ._servient import Servient
 from ._td import validate_td
@@ -47,9 +49,18 @@ def _serve(args: argparse.Namespace) -> int:
         things = build_things(config)
         if not things:
             print("warning: no Things configured; serving an empty directory", file=sys.stderr)
-        return asyncio.run(_run_servient(config, Servient(things, settings=config.settings)))
+        servient = Servient(things, settings=config.settings, ids=_servient_ids(config, args))
+        return asyncio.run(_run_servient(config, servient))
     finally:
         _stop_simulators(simulators)
+
+
+def _servient_ids(config: ServientConfig, args: argparse.Namespace) -> ServientIds:
+    """The id namespace of this servient: its config file's path tells it apart (``_ids.py``)."""
+    from ._state import resolve_state_dir
+
+    key = str(Path(args.config).resolve()) if args.config else ""
+    return ServientIds(resolve_state_dir(getattr(config, "state_dir", None)), key)
 
 
 def _start_simulators(config: ServientConfig) -> list[Any]:
@@ -134,6 +145,14 @@ def _td(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tm(args: argparse.Namespace) -> int:
+    from ._tm import thing_model
+
+    cls = import_thing_class(args.thing_class, directory=Path.cwd())
+    print(json.dumps(thing_model(cls, args.base), indent=2, allow_nan=False))
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
     failures = 0
     for path in args.files:
@@ -188,6 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="constructor argument (VALUE is JSON or a bare string), e.g. port=loop://",
     )
     td.set_defaults(handler=_td)
+
+    tm = commands.add_parser("tm", help="print the Thing Model of a Thing class")
+    tm.add_argument("thing_class", metavar="module:Class")
+    tm.add_argument(
+        "--base",
+        default="http://localhost:8080/",
+        help="server URL under which the models it extends are served",
+    )
+    tm.set_defaults(handler=_tm)
 
     validate = commands.add_parser("validate", help="check TD files against TD 1.1")
     validate.add_argument("files", nargs="+", metavar="FILE")

@@ -43,6 +43,7 @@ from zeroconf import (
 )
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
+from ._consumed.forms import expand_href
 from ._td import validate_td
 
 __all__ = [
@@ -360,16 +361,15 @@ async def advertise_servient(
     """Advertise every Thing of ``servient`` and follow its adds and removes.
 
     A convenience for the CLI until the servient wires :class:`Advertiser` itself;
-    ``servient`` needs ``things`` (name -> Thing) and ``on_registry_change``.
+    ``servient`` needs ``things`` (name -> Thing), ``thing_id`` and ``on_registry_change``.
     """
-    from ._td import stable_thing_id
 
     def record(thing: Any) -> ThingRecord:
         return ThingRecord(
             name=thing.thing_name,
             title=thing.thing_title,
             td_path=f"/things/{thing.thing_name}",
-            thing_id=stable_thing_id(thing),
+            thing_id=servient.thing_id(thing),
             description=thing.thing_description,
         )
 
@@ -481,10 +481,11 @@ class _Discovery:
         _log.warning("discover: no advertised address answered: %s", ", ".join(service.urls))
 
     async def directory(self, url: str, td: dict[str, Any]) -> None:
-        base = td.get("base") if isinstance(td.get("base"), str) else url
+        base: str = td["base"] if isinstance(td.get("base"), str) else url
         forms = ((td.get("properties") or {}).get("things") or {}).get("forms") or []
         href = forms[0].get("href") if forms and isinstance(forms[0], dict) else None
-        listing_url = urljoin(base, href) if href else urljoin(url, "/things")
+        # the Directory TM's form is a URI template (``things{?offset,limit,format}``)
+        listing_url = urljoin(base, expand_href(str(href), {})) if href else urljoin(url, "/things")
         try:
             listing = await _fetch_json(self.client, listing_url)
         except (httpx.HTTPError, ValueError) as exc:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from ._affordances import ActionAffordance, EventAffordance, PropertyAffordance
 from ._errors import ConfigError, NotAllowedError, NotFoundError
 from ._events import EventHub
+from ._ids import ServientIds
 from ._invocations import Invocation, InvocationManager
 from ._schema import to_json
 from ._thing import Thing
@@ -59,9 +60,15 @@ class Servient:
     """
 
     def __init__(
-        self, things: Iterable[Thing] = (), *, settings: ServientSettings | None = None
+        self,
+        things: Iterable[Thing] = (),
+        *,
+        settings: ServientSettings | None = None,
+        ids: ServientIds | None = None,
     ) -> None:
         self.settings = settings or ServientSettings()
+        #: Where derived TD ids come from (see ``_ids.py``); claimed at start.
+        self.ids = ids or ServientIds()
         self.things: dict[str, Thing] = {}
         self.hub = EventHub(max_subscribers=self.settings.max_subscribers)
         self.invocations = InvocationManager(self.settings, self.hub)
@@ -108,6 +115,10 @@ class Servient:
             return self.things[name]
         except KeyError:
             raise NotFoundError(f"no Thing named {name!r}", kind="thing", name=name) from None
+
+    def thing_id(self, thing: Thing) -> str:
+        """The TD ``id`` of ``thing``: the configured one, else derived from this servient's ids."""
+        return thing.thing_id or self.ids.thing_id(thing.thing_name)
 
     def property_affordance(self, thing: str, name: str) -> PropertyAffordance[Any]:
         """The property ``name`` of Thing ``thing``, or :class:`NotFoundError`."""
@@ -212,6 +223,7 @@ class Servient:
             self._property_pool = self._new_pool()
             self._pool_closed = False
         self.hub.bind_loop(asyncio.get_running_loop())
+        await self.run_sync(self.ids.open)
         self.invocations.start()
         opened: list[Thing] = []
         try:
@@ -235,6 +247,7 @@ class Servient:
             await self._close_quietly(thing)
         self._property_pool.shutdown(wait=False, cancel_futures=True)
         self._pool_closed = True
+        self.ids.close()
 
     async def _close_quietly(self, thing: Thing) -> None:
         try:
