@@ -93,6 +93,26 @@ def interaction_model(thing: Thing, thing_id: str | None = None) -> dict[str, An
     return model
 
 
+def described(schema: Any) -> Any:
+    """A data schema as TDs and TMs state it: ``{"type": "null"}`` becomes ``{"const": null}``.
+
+    The two are the same JSON Schema, but node-wot's Thing Model resolution
+    (td-tools 0.8/0.9, through json-placeholder-replacer) turns every string that
+    parses as JSON into that value, so ``"type": "null"`` arrives as ``"type":
+    null``: a broken schema for node-wot, and a crash of the TD Playground's check
+    that a TD conforms to its model. ``const`` carries a real JSON null instead.
+    """
+    if isinstance(schema, list):
+        return [described(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: described(value) for key, value in schema.items()}
+    if result.get("type") == "null":
+        del result["type"]
+        result["const"] = None
+    return result
+
+
 def affordance_entries(cls: type[Thing]) -> dict[str, dict[str, Any]]:
     """The ``properties``, ``actions`` and ``events`` of a Thing class, without forms.
 
@@ -101,7 +121,7 @@ def affordance_entries(cls: type[Thing]) -> dict[str, dict[str, Any]]:
     """
     properties: dict[str, Any] = {}
     for name, prop in cls.properties.items():
-        entry = {**prop.schema, **_terms(prop.title, prop.description)}
+        entry = {**described(prop.schema), **_terms(prop.title, prop.description)}
         if prop.read_only:
             entry["readOnly"] = True
         if prop.write_only:
@@ -112,9 +132,9 @@ def affordance_entries(cls: type[Thing]) -> dict[str, dict[str, Any]]:
     for name, act in cls.actions.items():
         entry = _terms(act.title, act.description)
         if act.input_schema is not None:
-            entry["input"] = act.input_schema
+            entry["input"] = described(act.input_schema)
         if act.output_schema is not None:
-            entry["output"] = act.output_schema
+            entry["output"] = described(act.output_schema)
         entry["safe"] = act.safe
         entry["idempotent"] = act.idempotent
         entry["synchronous"] = act.synchronous
@@ -123,7 +143,7 @@ def affordance_entries(cls: type[Thing]) -> dict[str, dict[str, Any]]:
     for name, evt in cls.events.items():
         entry = _terms(evt.title, evt.description)
         if evt.data_schema is not None:
-            entry["data"] = evt.data_schema
+            entry["data"] = described(evt.data_schema)
         events[name] = entry
     return {"properties": properties, "actions": actions, "events": events}
 

@@ -7,9 +7,14 @@ belong to each exposed instance. :func:`thing_model` describes a class as a TM:
 - ``@type`` ``tm:ThingModel``, no ``id`` (a TM identifies no Thing) and
   ``version.model``: the class's ``model_version`` attribute if it sets one, else
   the version of the installed distribution that ships the class's package;
-- instance-specific values are placeholders: the title, which every config may
-  set, is ``{{THING_TITLE}}`` (default: the class name). Ports and USB ids never
-  appear in a TD (privacy: essential metadata only), so they need none;
+- instance-specific values stay out of the model: like the ``id``, the ``title``
+  belongs to each instance (every config may set it; the default is the class
+  name). A ``{{PLACEHOLDER}}`` would be the TM way to say so, but node-wot's
+  ``ThingModelHelpers`` (td-tools 0.8 and 0.9, which the TD Playground also uses
+  to check that a TD conforms to its model) cannot resolve ``tm:extends`` to a
+  model that contains one ("Missing required fields in map"), and every base
+  class's model is extended. Ports and USB ids never appear in a TD (privacy:
+  essential metadata only), so no other value is instance-specific;
 - ``tm:optional`` lists the affordances named in the class's ``tm_optional``
   attribute: affordances that depend on how the instrument is configured (e.g. a
   stage board without the LED module has no working ``led_brightness``);
@@ -36,7 +41,6 @@ from ._td import TD_CONTEXT, affordance_entries
 from ._thing import Thing
 
 __all__ = [
-    "TITLE_PLACEHOLDER",
     "TM_JSON",
     "class_path",
     "model_base",
@@ -50,8 +54,6 @@ __all__ = [
 
 #: The media type of a Thing Model (TD 1.1 §10.4).
 TM_JSON = "application/tm+json"
-#: The placeholder standing for each instance's title.
-TITLE_PLACEHOLDER = "{{THING_TITLE}}"
 _FALLBACK_VERSION = "0.0.0"
 
 
@@ -115,7 +117,6 @@ def thing_model(cls: type[Thing], base_url: str) -> dict[str, Any]:
     model: dict[str, Any] = {
         "@context": [TD_CONTEXT, {"@language": "en"}],
         "@type": "tm:ThingModel",
-        "title": TITLE_PLACEHOLDER,
     }
     doc = cls.__doc__
     if doc:
