@@ -20,23 +20,9 @@ import httpx
 import pytest
 
 from ..conftest import IN_CI, require_node
-from .servients import serve_config
+from .support import HERE, ensure_playground, serve_config
 
-HERE = Path(__file__).parent
 CONFIGS = ["examples/demo.toml", "examples/simulated.toml"]
-
-
-def ensure_playground() -> None:
-    """Install the pinned Playground packages (npm ci) if they are not there yet."""
-    require_node()
-    if not (HERE / "node_modules" / "@thing-description-playground" / "assertions").exists():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"],
-            cwd=HERE,
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
 
 
 def _served_documents(urls: list[str]) -> tuple[list[str], list[str]]:

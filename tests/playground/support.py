@@ -1,4 +1,4 @@
-"""Example servients started as a user starts them, each with its own state directory."""
+"""The Playground's npm packages, and example servients started as a user starts them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).parent.parent.parent
+from ..conftest import require_node
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+#: The official TM 1.1 JSON Schema from the pinned npm package wot-thing-model-types.
+TM_SCHEMA = HERE / "node_modules" / "wot-thing-model-types" / "schema"
+TM_SCHEMA = TM_SCHEMA / "tm-json-schema-validation.json"
 
 
 @dataclass
@@ -23,9 +29,18 @@ class Running:
 
 
 @contextmanager
-def serve_config(config: str, state_home: Path) -> Iterator[Running]:
-    """``wot-labthing serve CONFIG --port 0 --no-mdns`` with ``XDG_STATE_HOME=state_home``."""
+def serve_config(
+    config: str, state_home: Path, *, extra_path: str | None = None
+) -> Iterator[Running]:
+    """``wot-labthing serve CONFIG --port 0 --no-mdns`` with ``XDG_STATE_HOME=state_home``.
+
+    ``extra_path`` (relative to the repository) is put on ``PYTHONPATH``.
+    """
     env = {**os.environ, "XDG_STATE_HOME": str(state_home)}
+    if extra_path is not None:
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(ROOT / extra_path), env.get("PYTHONPATH")])
+        )
     command = [sys.executable, "-m", "wot_labthing", "serve", config, "--port", "0", "--no-mdns"]
     with subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -45,3 +60,16 @@ def serve_config(config: str, state_home: Path) -> Iterator[Running]:
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
+
+
+def ensure_playground() -> None:
+    """Install the pinned Playground packages (npm ci) if they are not there yet."""
+    require_node()
+    if not (HERE / "node_modules" / "@thing-description-playground" / "assertions").exists():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=HERE,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
