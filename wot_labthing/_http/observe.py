@@ -54,6 +54,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from quart import Blueprint, Quart, Response, current_app, request
@@ -378,15 +379,39 @@ async def longpoll_event(thing: str, name: str) -> Response:
 # Server-Sent Events -----------------------------------------------------------
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def sse_id(message_id: int) -> str:
+    """A message id (microseconds since the epoch) as an RFC 3339 UTC timestamp.
+
+    The HTTP SSE Profile recommends the change time as the event id; microseconds
+    keep every id unique, and :func:`_last_event_id` reads it back exactly.
+    """
+    moment = _EPOCH + message_id * _MICROSECOND
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _last_event_id() -> int | None:
     text = request.headers.get("Last-Event-ID", "").strip()
-    return int(text) if text.isdigit() else None
+    if text.isdigit():  # ids before they were timestamps
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def _encode(message: Message) -> bytes:
     frame = message.encoded.get("sse")
     if frame is None:  # built once per message, shared by every stream
-        frame = f"id: {message.id}\nevent: {message.name}\ndata: {message.text}\n\n".encode()
+        frame = (
+            f"id: {sse_id(message.id)}\nevent: {message.name}\ndata: {message.text}\n\n"
+        ).encode()
         message.encoded["sse"] = frame
     return frame
 
@@ -643,7 +668,9 @@ async def sse_invocation(invocation_id: str) -> Response:
 
     def encode(message: Message) -> bytes:
         record = _absolute(message.data, base)
-        return f"id: {message.id}\nevent: {message.name}\ndata: {dumps(record)}\n\n".encode()
+        return (
+            f"id: {sse_id(message.id)}\nevent: {message.name}\ndata: {dumps(record)}\n\n"
+        ).encode()
 
     after = _last_event_id()
     topic = Topic.of(invocation.thing_name, "action", [invocation.action], where=this_run)
