@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ._affordances import ActionAffordance, EventAffordance, PropertyAffordance
-from ._errors import ConfigError, NotAllowedError, NotFoundError
+from ._errors import ConfigError, InputError, NotAllowedError, NotFoundError
 from ._events import EventHub
 from ._ids import ServientIds
 from ._invocations import Invocation, InvocationManager
@@ -174,7 +174,7 @@ class Servient:
         """Validate a JSON ``value`` against the property's schema and write it."""
         prop = self.property_affordance(thing, name)
         if prop.read_only:
-            raise NotAllowedError(f"property {name!r} is read-only", allowed=("GET",))
+            raise NotAllowedError(f"property {name!r} is read-only", allowed=("GET", "HEAD"))
         prop.validate(value)
         instance = self.thing(thing)
         python_value = prop.coerce(value)
@@ -192,11 +192,20 @@ class Servient:
         return dict(zip(names, values, strict=True))
 
     async def write_properties(self, thing: str, values: dict[str, Any]) -> None:
-        """Write several properties; all are validated before any is written."""
+        """Write several properties; all are validated before any is written.
+
+        A read-only property among them makes the whole request invalid input, not
+        a 405: the properties resource does accept writes (RFC 9110 §15.5.6).
+        """
         for name, value in values.items():
             prop = self.property_affordance(thing, name)
             if prop.read_only:
-                raise NotAllowedError(f"property {name!r} is read-only", allowed=("GET",))
+                raise InputError(
+                    f"property {name!r} is read-only; leave it out of the values to write",
+                    pointer=f"/{name}",
+                    thing=thing,
+                    affordance=name,
+                )
             prop.validate(value)
         for name, value in values.items():
             await self.write_property(thing, name, value)

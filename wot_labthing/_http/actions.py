@@ -5,6 +5,13 @@
 after waiting up to a short window so a quick run already shows ``completed``.
 The status code never depends on timing. ``/actions/{id}`` serves the Profile's
 queryaction and cancelaction and LabThings-style polling from the same record.
+
+A synchronous action's run is answered by its POST and is not an ActionStatus
+resource (the HTTP Basic Profile: a Thing that only answers synchronously SHOULD
+NOT support queryaction or cancelaction): its TD offers no query or cancel
+forms, ``queryallactions`` leaves such actions out, ``/actions/{id}`` (and its
+output and events) answer 404 for it, and the servient-wide log ``/actions`` (and
+``/things/{t}/actions/{a}``) still lists it, as a record without ``href`` or links.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
-from .._errors import InputError, InvocationCancelled
+from .._errors import InputError, InvocationCancelled, NotFoundError
 from .._invocations import FINISHED, Invocation
 from .._jsonutil import dumps
 from .._problems import problem_for
@@ -23,7 +30,7 @@ from .problems import problem_response, status_for
 from .request_body import read_json_body
 from .things import json_response
 
-__all__ = ["blueprint", "prefer_wait"]
+__all__ = ["blueprint", "prefer_wait", "queryable"]
 
 blueprint = Blueprint("actions", __name__)
 
@@ -50,7 +57,24 @@ def prefer_wait(header: str | None, default: float) -> float:
 
 
 def _record(invocation: Invocation) -> dict[str, Any]:
-    return invocation.as_record(request.host_url)
+    record = invocation.as_record(request.host_url)
+    if invocation.affordance.synchronous:  # no ActionStatus resource: nothing to link
+        record.pop("href", None)
+        record.pop("links", None)
+    return record
+
+
+def queryable(servient: Servient, invocation_id: str) -> Invocation:
+    """The invocation ``invocation_id`` if it is an ActionStatus resource (not a sync run)."""
+    invocation = servient.invocations.get(invocation_id)
+    if invocation.affordance.synchronous:
+        raise NotFoundError(
+            f"invocation {invocation_id} is a run of the synchronous action "
+            f"{invocation.action!r}: its POST answered it, and it cannot be queried or cancelled",
+            kind="invocation",
+            name=invocation_id,
+        )
+    return invocation
 
 
 def _records(invocations: list[Invocation]) -> list[dict[str, Any]]:
@@ -102,7 +126,9 @@ async def list_action_runs(thing: str, name: str) -> Response:
 async def query_all_actions(thing: str) -> Response:
     """``queryallactions``: an object keyed by action name, each array newest first."""
     servient = _servient()
-    names = servient.thing(thing).actions
+    names = [
+        name for name, action in servient.thing(thing).actions.items() if not action.synchronous
+    ]
     return json_response(
         {name: _records(servient.invocations.list(thing=thing, action=name)) for name in names}
     )
@@ -128,7 +154,7 @@ async def list_all() -> Response:
 @blueprint.route("/actions/<invocation_id>", methods=["GET"])
 async def query(invocation_id: str) -> Response:
     """``queryaction``: the record (404 once unknown or expired)."""
-    return json_response(_record(_servient().invocations.get(invocation_id)))
+    return json_response(_record(queryable(_servient(), invocation_id)))
 
 
 @blueprint.route("/actions/<invocation_id>", methods=["DELETE"])
@@ -140,7 +166,7 @@ async def cancel(invocation_id: str) -> Response:
     204 sees how it ended. A run slower to stop keeps reporting through its record.
     """
     servient = _servient()
-    record = servient.invocations.get(invocation_id)
+    record = queryable(servient, invocation_id)
     was_running = not record.is_finished
     servient.invocations.cancel_or_remove(invocation_id)
     if was_running:
@@ -151,10 +177,8 @@ async def cancel(invocation_id: str) -> Response:
 @blueprint.route("/actions/<invocation_id>/output", methods=["GET"])
 async def output(invocation_id: str) -> Response:
     """The raw output with the action's declared content type (404 until completed)."""
-    invocation = _servient().invocations.get(invocation_id)
+    invocation = queryable(_servient(), invocation_id)
     if invocation.status != "completed":
-        from .._errors import NotFoundError
-
         raise NotFoundError(
             f"invocation {invocation_id} has no output (status {invocation.status})",
             kind="output",

@@ -64,6 +64,7 @@ from .._events import Delivery, Message, Subscription, Topic
 from .._invocations import FINISHED
 from .._jsonutil import dumps
 from .._servient import Servient
+from .actions import queryable
 
 __all__ = [
     "KEEPALIVE",
@@ -650,7 +651,7 @@ async def sse_invocation(invocation_id: str) -> Response:
     replayed instead. The stream closes after the final record.
     """
     servient = _servient()
-    invocation = servient.invocations.get(invocation_id)
+    invocation = queryable(servient, invocation_id)
     servient.hub.flush()  # so no update queued before the snapshot arrives after it
     snapshot = dumps(invocation.as_record(request.host_url))
     current = f"event: {invocation.action}\ndata: {snapshot}\n\n".encode()
