@@ -189,3 +189,30 @@ def test_the_cli_prints_a_tm(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert main(["tm", "things.scpi:NoSuchClass"]) == 2
     assert "has no 'NoSuchClass'" in capsys.readouterr().err
+
+
+def test_validate_checks_a_tm_file_against_the_tm_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "meter.tm.json"
+    good.write_text(json.dumps(thing_model(things.scpi.ScpiInstrument, BASE)))
+    bad = tmp_path / "bad.tm.json"
+    bad.write_text(json.dumps({**thing_model(things.scpi.ScpiInstrument, BASE), "id": "urn:x"}))
+    assert main(["validate", str(good)]) == 0
+    assert capsys.readouterr().out == f"{good}: valid TM 1.1\n"
+    assert main(["validate", str(bad)]) == 1
+    assert "a Thing Model identifies no Thing" in capsys.readouterr().out
+
+
+def test_stop_and_identify_style_actions_declare_safe_and_idempotent() -> None:
+    from things.openflexure.sangaboard import Sangaboard
+    from things.scpi import ScpiInstrument
+
+    simulated = {cls.__name__: cls for cls in SHIPPED}
+    identify = thing_model(simulated["SimulatedMeter"], BASE)["actions"]["identify"]
+    assert (identify["safe"], identify["idempotent"]) == (True, True)
+    stage = thing_model(Sangaboard, BASE)["actions"]
+    assert (stage["stop"]["safe"], stage["stop"]["idempotent"]) == (False, True)
+    assert stage["move_relative"]["idempotent"] is False  # moving twice moves twice
+    scpi = thing_model(ScpiInstrument, BASE)["actions"]
+    assert scpi["reset"]["idempotent"] is True and scpi["clear_status"]["idempotent"] is True

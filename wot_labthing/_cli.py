@@ -25,6 +25,7 @@ from ._ids import ServientIds
 from ._jsonutil import key_value, loads
 from ._servient import Servient
 from ._td import validate_td
+from ._tm import validate_tm
 
 __all__ = ["main"]
 
@@ -169,14 +170,16 @@ def _validate(args: argparse.Namespace) -> int:
         documents = td if isinstance(td, list) else [td]
         for index, document in enumerate(documents):
             label = path if len(documents) == 1 else f"{path}[{index}]"
-            problems = validate_td(document)
+            types = document.get("@type") if isinstance(document, dict) else None
+            is_model = "tm:ThingModel" in (types if isinstance(types, list) else [types])
+            problems = validate_tm(document) if is_model else validate_td(document)
             if problems:
                 failures += 1
                 print(f"{label}: INVALID ({len(problems)} problems)")
                 for problem in problems:
                     print(f"  {problem}")
             else:
-                print(f"{label}: valid TD 1.1")
+                print(f"{label}: valid {'TM' if is_model else 'TD'} 1.1")
     return 1 if failures else 0
 
 
@@ -217,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tm.set_defaults(handler=_tm)
 
-    validate = commands.add_parser("validate", help="check TD files against TD 1.1")
+    validate = commands.add_parser("validate", help="check TD (or TM) files against TD 1.1")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(handler=_validate)
 
