@@ -16,16 +16,14 @@ from jsonschema import Draft7Validator
 import things
 import wot_labthing as wl
 from wot_labthing._cli import main
-from wot_labthing._http.forms import thing_description
+from wot_labthing._http.forms import model_path, served_model, thing_description
 from wot_labthing._tm import (
     TM_JSON,
     class_path,
     model_base,
     model_classes,
-    model_path,
     model_version,
     official_tm_schema,
-    thing_model,
     validate_tm,
 )
 
@@ -81,7 +79,7 @@ def test_the_shipped_classes_are_all_there() -> None:
 
 @pytest.mark.parametrize("cls", SHIPPED, ids=lambda cls: cls.__qualname__)
 def test_every_shipped_tm_is_valid(cls: type[wl.Thing], tm_validator: Draft7Validator) -> None:
-    tm = thing_model(cls, BASE)
+    tm = served_model(cls, BASE)
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in tm_validator.iter_errors(tm)]
     assert errors == []
     assert validate_tm(tm) == []
@@ -93,7 +91,7 @@ def test_every_shipped_tm_is_valid(cls: type[wl.Thing], tm_validator: Draft7Vali
 
 
 def test_the_tm_schema_rejects_what_a_tm_must_not_be(tm_validator: Draft7Validator) -> None:
-    tm = thing_model(things.scpi.ScpiInstrument, BASE)
+    tm = served_model(things.scpi.ScpiInstrument, BASE)
     assert not tm_validator.is_valid({**tm, "version": {"instance": "1"}})
     assert not tm_validator.is_valid({**tm, "@type": "Thing"})
     assert validate_tm({**tm, "id": "urn:x"}) == [
@@ -107,8 +105,8 @@ def test_a_subclass_tm_extends_its_base_and_shows_only_what_it_adds() -> None:
 
     assert model_base(Keysight34401A) is ScpiInstrument
     assert model_base(ScpiInstrument) is None
-    base = thing_model(ScpiInstrument, BASE)
-    meter = thing_model(Keysight34401A, BASE)
+    base = served_model(ScpiInstrument, BASE)
+    meter = served_model(Keysight34401A, BASE)
     assert "links" not in base
     assert meter["links"] == [
         {
@@ -146,7 +144,7 @@ def test_an_overridden_affordance_is_shown_again() -> None:
 
         level: int = wl.property(default=0, minimum=0, maximum=100)
 
-    tm = thing_model(DimmerLamp, BASE)
+    tm = served_model(DimmerLamp, BASE)
     assert set(tm["properties"]) == {"level"} and tm["properties"]["level"]["maximum"] == 100
     assert "actions" not in tm
     assert set(model_classes([DimmerLamp])) == {class_path(DimmerLamp), class_path(Lamp)}
@@ -155,7 +153,7 @@ def test_an_overridden_affordance_is_shown_again() -> None:
 def test_configuration_dependent_affordances_are_tm_optional() -> None:
     from things.openflexure.sangaboard import Sangaboard
 
-    tm = thing_model(Sangaboard, BASE)
+    tm = served_model(Sangaboard, BASE)
     assert tm["tm:optional"] == ["/properties/led_brightness"]
     assert "led_brightness" in tm["properties"]
 
@@ -166,7 +164,7 @@ def test_model_version_comes_from_the_class_or_its_distribution() -> None:
 
         model_version = "2.1.0"
 
-    assert thing_model(Versioned, BASE)["version"] == {"model": "2.1.0"}
+    assert served_model(Versioned, BASE)["version"] == {"model": "2.1.0"}
     from importlib.metadata import version
 
     assert model_version(things.scpi.ScpiInstrument) == version("wot-labthing")
@@ -184,7 +182,7 @@ def test_every_td_links_its_model_once(cls: type[wl.Thing], assert_valid_td: Any
 def test_the_cli_prints_a_tm(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tm", "things.keysight.dmm34401a:Keysight34401A", "--base", "http://h:1/"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed == thing_model(
+    assert printed == served_model(
         importlib.import_module("things.keysight.dmm34401a").Keysight34401A, "http://h:1/"
     )
     assert main(["tm", "things.scpi:NoSuchClass"]) == 2
@@ -195,9 +193,9 @@ def test_validate_checks_a_tm_file_against_the_tm_schema(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good = tmp_path / "meter.tm.json"
-    good.write_text(json.dumps(thing_model(things.scpi.ScpiInstrument, BASE)))
+    good.write_text(json.dumps(served_model(things.scpi.ScpiInstrument, BASE)))
     bad = tmp_path / "bad.tm.json"
-    bad.write_text(json.dumps({**thing_model(things.scpi.ScpiInstrument, BASE), "id": "urn:x"}))
+    bad.write_text(json.dumps({**served_model(things.scpi.ScpiInstrument, BASE), "id": "urn:x"}))
     assert main(["validate", str(good)]) == 0
     assert capsys.readouterr().out == f"{good}: valid TM 1.1\n"
     assert main(["validate", str(bad)]) == 1
@@ -209,10 +207,10 @@ def test_stop_and_identify_style_actions_declare_safe_and_idempotent() -> None:
     from things.scpi import ScpiInstrument
 
     simulated = {cls.__name__: cls for cls in SHIPPED}
-    identify = thing_model(simulated["SimulatedMeter"], BASE)["actions"]["identify"]
+    identify = served_model(simulated["SimulatedMeter"], BASE)["actions"]["identify"]
     assert (identify["safe"], identify["idempotent"]) == (True, True)
-    stage = thing_model(Sangaboard, BASE)["actions"]
+    stage = served_model(Sangaboard, BASE)["actions"]
     assert (stage["stop"]["safe"], stage["stop"]["idempotent"]) == (False, True)
     assert stage["move_relative"]["idempotent"] is False  # moving twice moves twice
-    scpi = thing_model(ScpiInstrument, BASE)["actions"]
+    scpi = served_model(ScpiInstrument, BASE)["actions"]
     assert scpi["reset"]["idempotent"] is True and scpi["clear_status"]["idempotent"] is True

@@ -22,15 +22,18 @@ belong to each exposed instance. :func:`thing_model` describes a class as a TM:
   only the affordances it adds or describes differently (the base chain stops
   at :class:`~wot_labthing.Thing` itself, which has no model).
 
-The TD of every instance links its model with one ``rel: "type"`` link (see
-``_http/forms.py``); the HTTP binding serves each model at
-:func:`model_path` with ``Content-Type: application/tm+json``. The protocol-free
-affordance entries come from ``_td.affordance_entries``, so TM and TD agree.
+The TD of every instance links its model with one ``rel: "type"`` link; where a
+model lives is the binding's business (the HTTP binding serves each at
+``/models/{module:Class}`` with ``Content-Type: application/tm+json``, see
+``_http/forms.py``), so :func:`thing_model` asks a ``locate`` callable for the
+URL of the model it extends. The protocol-free affordance entries come from
+``_td.affordance_entries``, so TM and TD agree.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import metadata, resources
 from typing import Any
@@ -45,7 +48,6 @@ __all__ = [
     "class_path",
     "model_base",
     "model_classes",
-    "model_path",
     "model_version",
     "official_tm_schema",
     "thing_model",
@@ -60,11 +62,6 @@ _FALLBACK_VERSION = "0.0.0"
 def class_path(cls: type[Thing]) -> str:
     """``module:Qualname``, the name a config and ``wot-labthing tm`` use for a class."""
     return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def model_path(cls: type[Thing]) -> str:
-    """The absolute path at which the HTTP binding serves the TM of ``cls``."""
-    return f"/models/{class_path(cls)}"
 
 
 def model_base(cls: type[Thing]) -> type[Thing] | None:
@@ -112,8 +109,8 @@ def _optional_pointers(cls: type[Thing], shown: dict[str, dict[str, Any]]) -> li
     ]
 
 
-def thing_model(cls: type[Thing], base_url: str) -> dict[str, Any]:
-    """The TM of ``cls``; ``base_url`` (ending in ``/``) locates the models it extends."""
+def thing_model(cls: type[Thing], locate: Callable[[type[Thing]], str]) -> dict[str, Any]:
+    """The TM of ``cls``; ``locate(base_class)`` is the URL of the model it extends."""
     model: dict[str, Any] = {
         "@context": [TD_CONTEXT, {"@language": "en"}],
         "@type": "tm:ThingModel",
@@ -134,9 +131,7 @@ def thing_model(cls: type[Thing], base_url: str) -> dict[str, Any]:
             }
             for table, described in entries.items()
         }
-        model["links"] = [
-            {"rel": "tm:extends", "href": base_url + model_path(base).lstrip("/"), "type": TM_JSON}
-        ]
+        model["links"] = [{"rel": "tm:extends", "href": locate(base), "type": TM_JSON}]
     optional = _optional_pointers(cls, entries)
     if optional:
         model["tm:optional"] = optional

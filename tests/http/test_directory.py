@@ -11,7 +11,8 @@ from werkzeug.http import http_date, parse_date
 
 import wot_labthing as wl
 from wot_labthing._consumed.forms import expand_href
-from wot_labthing._tm import TM_JSON, model_path
+from wot_labthing._http.forms import model_path
+from wot_labthing._tm import TM_JSON
 
 
 class Lamp(wl.Thing):

@@ -26,8 +26,16 @@ from .._errors import InputError, NotFoundError
 from .._jsonutil import dumps
 from .._servient import Servient
 from .._thing import Thing
-from .._tm import TM_JSON, model_classes, thing_model
-from .forms import DISCOVERY_CONTEXT, LD_JSON, TD_JSON, directory_description, thing_description
+from .._tm import TM_JSON, model_classes
+from . import routes
+from .forms import (
+    DISCOVERY_CONTEXT,
+    LD_JSON,
+    TD_JSON,
+    directory_description,
+    served_model,
+    thing_description,
+)
 
 __all__ = ["blueprint"]
 
@@ -116,8 +124,8 @@ def _query_int(name: str, minimum: int) -> int | None:
     return int(raw)
 
 
-@blueprint.route("/things", methods=["GET"])
-@blueprint.route("/things/", methods=["GET"])
+@blueprint.route(routes.THINGS, methods=["GET"])
+@blueprint.route(routes.THINGS + "/", methods=["GET"])
 async def list_things() -> Response:
     """The directory's ``things`` property: TDs sorted by id, optionally paged."""
     offset = _query_int("offset", 0) or 0
@@ -145,12 +153,12 @@ async def list_things() -> Response:
             query["limit"] = limit
         if page_format != "array":
             query["format"] = page_format
-        return f"/things?{urlencode(query)}"
+        return f"{routes.THINGS}?{urlencode(query)}"
 
     collection_tag = hashlib.sha256(
         "\n".join(str(td["id"]) for td in tds).encode("utf-8")
     ).hexdigest()[:16]
-    links = [f'</things>; rel="canonical"; etag="{collection_tag}"']
+    links = [f'<{routes.THINGS}>; rel="canonical"; etag="{collection_tag}"']
     if has_next:
         links.insert(0, f'<{page_url(offset + (limit or 0))}>; rel="next"')
     value: object = page
@@ -179,7 +187,7 @@ def _find(servient: Servient, reference: str) -> Thing:
     raise NotFoundError(f"no Thing with the id or name {reference!r}", kind="thing", name=reference)
 
 
-@blueprint.route("/things/<path:reference>", methods=["GET"])
+@blueprint.route(routes.THING_BY_ID, methods=["GET"])
 async def get_thing(reference: str) -> Response:
     """One TD as ``application/td+json``, by TD id (``retrieveThing``) or Thing name."""
     servient = _servient()
@@ -189,10 +197,11 @@ async def get_thing(reference: str) -> Response:
     return _conditional(td, TD_JSON, modified)
 
 
-@blueprint.route("/models/<class_path>", methods=["GET"])
+@blueprint.route(routes.MODEL, methods=["GET"])
 async def get_model(class_path: str) -> Response:
     """The Thing Model of an exposed Thing's class or of a class its model extends."""
-    classes = model_classes([type(thing) for thing in _servient().things.values()])
+    servient = _servient()
+    classes = model_classes([type(thing) for thing in servient.things.values()])
     cls = classes.get(class_path)
     if cls is None:
         raise NotFoundError(
@@ -201,10 +210,12 @@ async def get_model(class_path: str) -> Response:
             kind="model",
             name=class_path,
         )
-    return _conditional(thing_model(cls, request.host_url), TM_JSON, _changes().changed)
+    # a worker thread: the first model of a package reads its distribution's metadata
+    model = await servient.run_sync(served_model, cls, request.host_url)
+    return _conditional(model, TM_JSON, _changes().changed)
 
 
-@blueprint.route("/.well-known/wot", methods=["GET"])
+@blueprint.route(routes.DIRECTORY, methods=["GET"])
 async def well_known() -> Response:
     """The servient's directory TD (WoT Discovery well-known introduction)."""
     td = directory_description(_servient(), request.host_url)
