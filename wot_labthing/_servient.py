@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from ._affordances import ActionAffordance, EventAffordance, PropertyAffordance
@@ -86,7 +87,7 @@ class Servient:
     ) -> None:
         self.settings = settings or ServientSettings()
         #: Where derived TD ids come from (see ``_ids.py``); claimed at start.
-        self.ids = ids or ServientIds()
+        self.ids = ids or ServientIds(_configured_state_dir(self.settings))
         self.things: dict[str, Thing] = {}
         self.hub = EventHub(max_subscribers=self.settings.max_subscribers)
         self.invocations = InvocationManager(self.settings, self.hub)
@@ -554,6 +555,12 @@ class Servient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def _configured_state_dir(settings: ServientSettings) -> Path | None:
+    """The ``state_dir`` setting (issue #13) when this build has one, as a path."""
+    configured = getattr(settings, "state_dir", None)
+    return Path(configured).expanduser() if configured else None
 
 
 async def _quietly(step: Awaitable[None], what: str) -> None:

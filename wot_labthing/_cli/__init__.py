@@ -61,7 +61,9 @@ def _servient_ids(config: ServientConfig, args: argparse.Namespace) -> ServientI
     from .._state import resolve_state_dir
 
     key = str(Path(args.config).resolve()) if args.config else ""
-    return ServientIds(resolve_state_dir(getattr(config, "state_dir", None)), key)
+    # the ``state_dir`` setting (issue #13) when this build has it; else the default
+    configured = getattr(config.settings, "state_dir", None)
+    return ServientIds(resolve_state_dir(configured), key)
 
 
 def _start_simulators(config: ServientConfig) -> list[Any]:
