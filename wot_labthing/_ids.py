@@ -22,6 +22,7 @@ considerations). So:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -161,10 +162,17 @@ class ServientIds:
 
     @property
     def namespace(self) -> uuid.UUID:
-        """The namespace; before :meth:`open`, slot 0's (what a lone servient would get)."""
+        """The namespace; before :meth:`open`, slot 0's (what a lone servient would get).
+
+        Reading the installation file is blocking I/O, so on an event loop's thread
+        an unopened instance uses a random namespace instead (until :meth:`open`,
+        which a servient's start runs in a worker thread, fixes the real one).
+        """
         if self._namespace is None:
             with self._mutex:
                 if self._namespace is None:
+                    if _on_event_loop():
+                        return _UNOPENED
                     installation = installation_namespace(self.state_dir)
                     self._namespace = _servient_namespace(installation, self.key, 0)
         return self._namespace
@@ -176,6 +184,18 @@ class ServientIds:
     def directory_id(self) -> str:
         """The TD id of the servient's own directory description."""
         return thing_urn(self.namespace, "directory")
+
+
+#: The namespace of ids asked for on an event loop before the servient started.
+_UNOPENED = uuid.uuid4()
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _servient_namespace(installation: uuid.UUID, key: str, slot: int) -> uuid.UUID:
