@@ -31,8 +31,8 @@ def resolve_state_dir(configured: str | os.PathLike[str] | None) -> Path:
     The directory is not created here; writers create it when they first save.
     """
     if configured is not None and str(configured) != "":
-        return Path(os.path.expanduser(os.fspath(configured))).resolve()
-    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
+        return Path(os.fspath(configured)).expanduser()  # no disk access: safe on a loop
+    return platformdirs.user_state_path(APP_NAME, appauthor=False)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

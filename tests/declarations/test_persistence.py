@@ -110,9 +110,9 @@ async def test_a_value_that_no_longer_fits_is_skipped(
 
 
 def test_state_dir_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert resolve_state_dir(str(tmp_path)) == tmp_path.resolve()
+    assert resolve_state_dir(str(tmp_path)) == tmp_path
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert resolve_state_dir("~/s") == (tmp_path / "s").resolve()
+    assert resolve_state_dir("~/s") == tmp_path / "s"
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     assert resolve_state_dir(None) == tmp_path / "xdg" / "wot-labthing"
 
