@@ -316,11 +316,12 @@ class Servient:
 
     # Actions ----------------------------------------------------------------
 
-    def invoke_action(self, thing: str, name: str, input_value: Any) -> Invocation:
+    def invoke_action(self, thing: str, name: str, input_value: Any = NO_INPUT) -> Invocation:
         """``invokeaction``: validate the input and start a tracked run of action ``name``.
 
-        ``input_value`` is the JSON input, or :data:`NO_INPUT` when the request
-        carried none (an empty body): that is ``{}`` for an action with an input.
+        ``input_value`` is the JSON input, or :data:`NO_INPUT` (the default) when
+        there is none, e.g. an empty request body: that is ``{}`` for an action with an
+        input. ``None`` is JSON ``null``, which an action with an input refuses.
 
         Raises:
             NotFoundError: no such Thing or action.
