@@ -49,6 +49,7 @@ from ._errors import (
 from ._http import HttpServer
 from ._invocations import Invocation
 from ._schema import Constraints
+from ._serial_thing import SerialThing
 from ._servient import Servient, ServientSettings
 from ._td import validate_td
 from ._thing import Thing
@@ -76,6 +77,7 @@ __all__ = [
     "NotFiniteError",
     "NotFoundError",
     "RemoteError",
+    "SerialThing",
     "SerialTransport",
     "Servient",
     "ServientSettings",
