@@ -48,6 +48,7 @@ from ._errors import (
 )
 from ._http import HttpServer
 from ._invocations import Invocation
+from ._line_simulator import LineSimulator, SimulatorEndpoint
 from ._schema import Constraints
 from ._serial_thing import SerialThing
 from ._servient import Servient, ServientSettings
@@ -73,6 +74,7 @@ __all__ = [
     "InstrumentTimeoutError",
     "Invocation",
     "InvocationCancelled",
+    "LineSimulator",
     "NotAllowedError",
     "NotFiniteError",
     "NotFoundError",
@@ -81,6 +83,7 @@ __all__ = [
     "SerialTransport",
     "Servient",
     "ServientSettings",
+    "SimulatorEndpoint",
     "Subscription",
     "SyncActionHandle",
     "SyncConsumedThing",

@@ -19,8 +19,8 @@ import pytest
 
 import wot_labthing as wl
 from things.openflexure.sangaboard import Sangaboard
-from things.simulators import SimulatorEndpoint
 from things.simulators.sangaboard import SangaboardSimulator
+from wot_labthing import SimulatorEndpoint
 
 
 @dataclass

@@ -9,8 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 import wot_labthing as wl
-from things.simulators import SimulatorEndpoint
-from wot_labthing import _transport
+from wot_labthing import SimulatorEndpoint, _transport
 
 from .conftest import EchoInstrument
 
