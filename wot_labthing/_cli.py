@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +31,13 @@ __all__ = ["main"]
 _log = logging.getLogger("wot_labthing")
 
 Handler = Callable[[argparse.Namespace], int]
+
+#: Why ``serve`` cannot bind, in the CLI's one-line error style.
+_LISTEN_ERRORS = {
+    errno.EADDRINUSE: "address in use",
+    errno.EACCES: "permission denied (ports below 1024 need privileges)",
+    errno.EADDRNOTAVAIL: "no such address on this machine",
+}
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -79,7 +88,17 @@ async def _run_servient(config: ServientConfig, servient: Servient) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:
+        reason = _LISTEN_ERRORS.get(exc.errno or 0)
+        if reason is None and not isinstance(exc, socket.gaierror):
+            raise
+        where = f"[{config.host}]" if ":" in config.host else config.host
+        raise WotLabthingError(
+            f"cannot listen on {where}:{config.port}: {reason or exc.strerror or exc}"
+            + (" (try --port)" if exc.errno == errno.EADDRINUSE else "")
+        ) from None
     advertiser = None
     try:
         advertiser = await _start_advertising(config, server)

@@ -131,6 +131,25 @@ def test_open_missing_port_backs_off(tmp_path: pytest.TempPathFactory) -> None:
         transport.query("ECHO x")
 
 
+def test_the_retry_delay_is_never_shown_as_zero(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Clock:
+        now = 100.0
+
+        @classmethod
+        def monotonic(cls) -> float:
+            return cls.now
+
+    monkeypatch.setattr(_transport, "time", Clock)
+    transport = wl.SerialTransport(f"{tmp_path}/no-such-tty", reconnect_min=0.3)
+    with pytest.raises(wl.DisconnectedError, match="cannot open"):
+        transport.open()
+    Clock.now += 0.28  # 20 ms of back-off left: one decimal would say "0.0 s"
+    with pytest.raises(wl.DisconnectedError, match=r"retrying in 0\.1 s$"):
+        transport.query("ECHO x")
+
+
 def test_on_connect_runs_after_every_open(endpoint: SimulatorEndpoint) -> None:
     opened: list[str] = []
 
