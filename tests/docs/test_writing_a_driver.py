@@ -145,7 +145,6 @@ class Reader:
         self.directory = directory
         bin_dir = str(Path(sys.executable).parent)
         self.env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-        self.env.pop("PYTHONPATH", None)
         self.servient: Servient | None = None
         self.globs: dict[str, object] = {}
 
