@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from ._errors import WotLabthingError
-from ._plugins import SIMULATORS_GROUP, THINGS_GROUP, Plugin, installed
+from .._errors import WotLabthingError
+from .._plugins import SIMULATORS_GROUP, THINGS_GROUP, Plugin, installed
 
 __all__ = ["add_list_command"]
 
