@@ -12,8 +12,9 @@ first line:
 - a ``console`` block holds ``$ command`` lines, each followed by what it prints
   (``...`` matches anything; lines it prints that are not shown may come in
   between). ``wot-labthing serve`` starts the servient in the background on a
-  free port (``--port 0 --no-mdns`` are added) and waits until it is ready; the
-  next ``serve`` stops it first (Ctrl-C, as the guide says). The guide's
+  free port (``--port 0 --no-mdns`` are added) and waits until it is ready, and
+  so does ``wot-labthing simulate``; the next of either stops what runs (Ctrl-C,
+  as the guide says). The guide's
   ``http://127.0.0.1:8080/`` means the running servient's URL.
 
 Any other block (``text``, ``sh`` without a prompt...) is prose. A command that
@@ -73,12 +74,13 @@ def _has_declarations() -> bool:
     return "poll" in parameters and "persist" in parameters
 
 
-class Servient:
-    """``wot-labthing serve`` in the background, as the guide's reader runs it."""
+class Background:
+    """``wot-labthing serve`` or ``simulate`` in the background, as the guide's reader runs it."""
 
     def __init__(self, command: list[str], cwd: Path, env: dict[str, str]) -> None:
+        extra = ["--port", "0", "--no-mdns"] if command[1] == "serve" else []
         self.process = subprocess.Popen(
-            [*command, "--port", "0", "--no-mdns"],
+            [*command, *extra],
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
@@ -94,9 +96,9 @@ class Servient:
                 self.url = line.removeprefix("wot-labthing serving on ").strip()
             if line.startswith("ready"):
                 break
-        if not self.url:
+        else:
             self.process.wait(timeout=20)
-            raise AssertionError("the servient did not start:\n" + "\n".join(self.printed))
+            raise AssertionError(f"{command} did not start:\n" + "\n".join(self.printed))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -106,7 +108,7 @@ class Servient:
         finally:
             if self.process.stdout is not None:
                 self.process.stdout.close()
-        assert self.process.returncode == 0, "the servient did not stop cleanly"
+        assert self.process.returncode == 0, f"{self.process.args} did not stop cleanly"
 
 
 def _matches(expected: list[str], printed: str) -> bool:
@@ -145,7 +147,8 @@ class Reader:
         self.directory = directory
         bin_dir = str(Path(sys.executable).parent)
         self.env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-        self.servient: Servient | None = None
+        self.servient: Background | None = None
+        self.simulator: Background | None = None
         self.globs: dict[str, object] = {}
 
     def url(self, text: str) -> str:
@@ -181,8 +184,13 @@ class Reader:
             words = shlex.split(self.url(command))
             if words[:2] == ["wot-labthing", "serve"]:
                 self.stop()
-                self.servient = Servient(words, self.directory, self.env)
+                self.servient = Background(words, self.directory, self.env)
                 printed = "\n".join(self.servient.printed)
+                ok = True
+            elif words[:2] == ["wot-labthing", "simulate"]:
+                self.stop()
+                self.simulator = Background(words, self.directory, self.env)
+                printed = "\n".join(self.simulator.printed)
                 ok = True
             else:
                 result = subprocess.run(
@@ -202,9 +210,12 @@ class Reader:
             )
 
     def stop(self) -> None:
-        servient, self.servient = self.servient, None
-        if servient is not None:
-            servient.stop()
+        """Ctrl-C whatever runs in the background."""
+        for name in ("servient", "simulator"):
+            running = getattr(self, name)
+            setattr(self, name, None)
+            if running is not None:
+                running.stop()
 
 
 def test_the_guide_has_every_kind_of_block() -> None:
