@@ -81,3 +81,12 @@ def test_the_shipped_drivers_use_it() -> None:
     for driver in (Sangaboard, ScpiInstrument, Keysight34401A):
         assert issubclass(driver, wl.SerialThing)
     assert "close" not in vars(Sangaboard) and "close" not in vars(ScpiInstrument)
+
+
+def test_a_serial_driver_model_extends_no_library_class() -> None:
+    from things.openflexure.sangaboard import Sangaboard
+
+    from wot_labthing._tm import model_base
+
+    assert model_base(Sangaboard) is None
+    assert model_base(Meter) is None
