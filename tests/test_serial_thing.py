@@ -85,7 +85,6 @@ def test_the_shipped_drivers_use_it() -> None:
 
 def test_a_serial_driver_model_extends_no_library_class() -> None:
     from things.openflexure.sangaboard import Sangaboard
-
     from wot_labthing._tm import model_base
 
     assert model_base(Sangaboard) is None
