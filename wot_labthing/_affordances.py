@@ -194,7 +194,13 @@ class PropertyAffordance(Affordance, Generic[T]):
         self.schema = schema
         self.validator = SchemaValidator(schema)
         if self.is_field:
-            self.validate(to_json(self.default))
+            try:
+                self.validate(to_json(self.default))
+            except InputError as exc:
+                raise DefinitionError(
+                    f"{self.where}: the default {self.default!r} breaks the property's own "
+                    f"schema: {exc}"
+                ) from None
         if self.persist and self.read_only:
             raise DefinitionError(f"{self.where}: persist=True needs a writable property")
         if self.poll is not None and self.is_field:
