@@ -150,11 +150,11 @@ def _td(args: argparse.Namespace) -> int:
     from .._http.forms import thing_description
     from .._thing import describe_only
 
-    module, _, qualname = args.thing_class.partition(":")
-    directory = Path.cwd()
-    if module.endswith(".py"):  # a file anywhere: path/to/heater.py:Heater
-        directory, module = Path(module).resolve().parent, Path(module).stem
-    cls = import_thing_class(f"{module}:{qualname}", directory=directory)
+    target, directory = args.thing_class, Path.cwd()
+    module, colon, qualname = target.partition(":")
+    if colon and module.endswith(".py"):  # a file anywhere: path/to/heater.py:Heater
+        directory, target = Path(module).resolve().parent, f"{Path(module).stem}:{qualname}"
+    cls = import_thing_class(target, directory=directory)
     if not args.arg:  # the TD comes from the class: no constructor, no instrument
         thing = describe_only(cls)
     else:
