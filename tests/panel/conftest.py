@@ -78,3 +78,16 @@ def screenshot(page: object, name: str) -> None:
     """Save a full-page screenshot under artifacts/panel/ (gitignored; CI keeps it)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def _expect_deadline() -> None:
+    """Give every expect() 15 s: the machine may be loaded; waits end as soon as true."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+
+
+try:
+    _expect_deadline()
+except ImportError:  # no playwright: require_chromium() reports it
+    pass

@@ -119,14 +119,14 @@ async function showList() {
   main.append(list);
   const directoryUrl = new URL("/.well-known/wot", location.href).href;
   try {
-    const directory = await getJson(directoryUrl);
+    const directory = await getJson(directoryUrl, { anonymous: true });
     noteSecurity(directory, directoryUrl);
     const items = (directory.links || []).filter((link) => link.rel === "item");
     const tds = await Promise.all(
       items.map(async (link) => {
         const url = new URL(link.href, directory.base || directoryUrl).href;
         try {
-          return [url, await getJson(url)];
+          return [url, await getJson(url, { anonymous: true })];
         } catch (error) {
           return [url, null, error];
         }
@@ -169,7 +169,7 @@ async function showThing(tdUrl) {
   main.append(h("p", { class: "crumbs" }, h("a", { href: "./", text: "← All Things" })));
   let td;
   try {
-    td = await getJson(url, { accept: "application/td+json, application/json" });
+    td = await getJson(url, { accept: "application/td+json, application/json", anonymous: true });
   } catch (error) {
     main.append(h("p", { class: "error", role: "alert", text: `Could not load ${url}: ${describe(error)}` }));
     stats.ready = true;

@@ -99,13 +99,17 @@ function showDialog(origin, scheme, failed) {
   });
 }
 
-/** fetch() with the session's credentials; a 401 asks the user and tries again. */
-export async function request(url, { method = "GET", body, accept, signal, headers } = {}) {
+/**
+ * fetch() with the session's credentials; a 401 asks the user and tries again.
+ * With anonymous: true the first try goes without credentials: TDs are often public and
+ * served without CORS preflight support, which an Authorization header would need.
+ */
+export async function request(url, { method = "GET", body, accept, signal, headers, anonymous } = {}) {
   const target = new URL(url, location.href);
   for (let attempt = 0; ; attempt++) {
     const h = new Headers(headers || {});
     h.set("Accept", accept || "application/json, application/problem+json");
-    const auth = authorization(target.origin);
+    const auth = anonymous && attempt === 0 ? null : authorization(target.origin);
     if (auth) h.set("Authorization", auth);
     if (body !== undefined) h.set("Content-Type", "application/json");
     const response = await fetch(target, {
@@ -117,6 +121,7 @@ export async function request(url, { method = "GET", body, accept, signal, heade
     });
     if (response.status !== 401 || attempt >= 5) return response;
     await response.body?.cancel();
+    if (!auth && authorization(target.origin)) continue; // try the credentials we have first
     await askCredentials(target.origin, response.headers.get("WWW-Authenticate"), auth !== null);
   }
 }
