@@ -74,10 +74,13 @@ def demo_url() -> Iterator[str]:
         yield urls[0].split("/things/")[0]
 
 
-def screenshot(page: object, name: str) -> None:
-    """Save a full-page screenshot under artifacts/panel/ (gitignored; CI keeps it)."""
+def screenshot(page: object, name: str, *, full_page: bool = True) -> None:
+    """Save a screenshot under artifacts/panel/ (gitignored; CI keeps it).
+
+    docs/panel.png, shown in the README, is a copy of ``readme.png``.
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)  # type: ignore[attr-defined]
 
 
 def _expect_deadline() -> None:

@@ -102,6 +102,9 @@ def test_move_relative_progress_reaches_100_and_the_plot_moves(page: Page, demo_
     )
     assert int(plot.get_attribute("data-points") or 0) > 2  # the move was plotted on the way
     screenshot(page, "move-relative")
+    page.set_viewport_size({"width": 1500, "height": 1560})
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "readme", full_page=False)
     with page.expect_download() as download:
         plot.get_by_role("button", name="Export CSV").click()
     lines = download.value.path().read_text().splitlines()
@@ -163,3 +166,26 @@ def test_a_second_browser_sees_a_write_by_the_first(browser: Browser, demo_url: 
     )
     for page in pages:
         page.context.close()
+
+
+def test_phone_sized_layout_and_keyboard_use(browser: Browser, demo_url: str) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    open_thing(page, demo_url, "stage")
+    wait_value(page, "ramp_time")
+    expect(page.locator("[data-plot=position]")).to_have_attribute("data-points", _ANY)
+    # nothing wider than the screen: no sideways scrolling
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    screenshot(page, "phone")
+    # every input has a label, and Tab from a field reaches its Write button
+    unlabelled = page.evaluate(
+        """[...document.querySelectorAll('main input, main select, main textarea')]
+           .filter((e) => !e.labels || e.labels.length === 0).map((e) => e.outerHTML)"""
+    )
+    assert unlabelled == []
+    page.locator("[data-property=ramp_time]").get_by_label("New ramp_time").focus()
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.closest('[data-property]').dataset.property")
+    assert focused == "ramp_time"
+    assert page.evaluate("document.activeElement.textContent") == "Write"
+    context.close()

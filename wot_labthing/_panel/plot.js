@@ -82,9 +82,10 @@ export class LivePlot {
       this.chart = new uPlot(
         {
           width: this.canvas.clientWidth || 300,
-          height: 180,
+          height: this.height(),
           legend: { show: width > 1 },
-          scales: { x: { time: true } },
+          // one point alone would stretch the time axis over years: show the last 10 s
+          scales: { x: { time: true, range: (_, lo, hi) => (hi - lo < 1 ? [hi - 10, hi + 0.5] : [lo, hi]) } },
           series: [
             {},
             ...this.series.map((_, i) => ({
@@ -106,9 +107,13 @@ export class LivePlot {
     this.element.dataset.last = JSON.stringify(this.series.map((s) => s[s.length - 1]));
   }
 
+  height() {
+    return window.matchMedia("(min-width: 50rem)").matches ? 220 : 180;
+  }
+
   resize() {
     if (this.chart && this.canvas.clientWidth) {
-      this.chart.setSize({ width: this.canvas.clientWidth, height: 180 });
+      this.chart.setSize({ width: this.canvas.clientWidth, height: this.height() });
     }
   }
 
