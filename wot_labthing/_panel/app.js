@@ -71,8 +71,16 @@ class Td {
     return forms[0] || null;
   }
 
+  /** The form's URL with its URI template (RFC 6570 {name} and {?a,b}) filled from variables. */
   href(form, variables = {}) {
-    const href = form.href.replace(/\{([^}?]+)\}/g, (_, name) => encodeURIComponent(variables[name] ?? ""));
+    const href = form.href.replace(/\{([?&]?)([^}]+)\}/g, (_, operator, names) => {
+      if (!operator) return encodeURIComponent(variables[names] ?? "");
+      const pairs = names
+        .split(",")
+        .filter((name) => variables[name] !== undefined)
+        .map((name) => `${encodeURIComponent(name)}=${encodeURIComponent(variables[name])}`);
+      return pairs.length ? operator + pairs.join("&") : "";
+    });
     return new URL(href, this.base).href;
   }
 
@@ -181,7 +189,7 @@ async function showThing(tdUrl) {
   const scheme = [].concat(td.security || []).map((n) => td.securityDefinitions?.[n]?.scheme);
   main.append(
     h("h1", { text: td.title || url }),
-    td.description ? h("p", { class: "description", text: prose(td.description) }) : null,
+    td.description ? h("p", { class: "description", text: prose(td.description) }) : "",
     h("p", { class: "hint" }, h("a", { href: url, text: "Thing Description" }), ` · security: ${scheme.join(", ") || "none"}`),
   );
   const properties = new PropertiesView(thing);
