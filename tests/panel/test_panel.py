@@ -189,3 +189,24 @@ def test_phone_sized_layout_and_keyboard_use(browser: Browser, demo_url: str) ->
     assert focused == "ramp_time"
     assert page.evaluate("document.activeElement.textContent") == "Write"
     context.close()
+
+
+def test_action_input_errors_show_at_the_field_or_as_the_problem(page: Page, demo_url: str) -> None:
+    open_thing(page, demo_url, "stage")
+    action = page.locator("[data-action=move_absolute]")
+    action.get_by_label("x").fill("1.5")
+    action.get_by_label("y").fill("0")
+    action.get_by_label("z").fill("0")
+    action.get_by_role("button", name="move_absolute").click()
+    # the problem's pointer (/x) puts the servient's detail next to the x field
+    x_error = action.locator(".field").filter(has=page.get_by_label("x")).locator(".field-error")
+    expect(x_error).to_contain_text("1.5 is not of type 'integer'")
+    expect(action.get_by_label("x")).to_have_attribute("aria-invalid", "true")
+    action.get_by_label("y").fill("")
+    action.get_by_label("x").fill("1")
+    action.get_by_role("button", name="move_absolute").click()
+    expect(x_error).to_be_empty()
+    problem = action.locator(".problem")
+    expect(problem.locator("strong")).to_have_text("Invalid input")
+    expect(problem).to_contain_text("'y' is a required property")
+    expect(action.locator(".run")).to_have_count(0)
