@@ -210,3 +210,20 @@ def test_action_input_errors_show_at_the_field_or_as_the_problem(page: Page, dem
     expect(problem.locator("strong")).to_have_text("Invalid input")
     expect(problem).to_contain_text("'y' is a required property")
     expect(action.locator(".run")).to_have_count(0)
+
+
+def test_runs_started_by_another_client_show_and_can_be_cancelled(
+    page: Page, demo_url: str
+) -> None:
+    open_thing(page, demo_url, "stage")
+    wait_value(page, "position")
+    reply = httpx.post(f"{demo_url}/things/stage/actions/move_relative", json={"x": -1_000_000})
+    assert reply.status_code == 201, reply.text
+    run_id = reply.json()["id"]
+    run = page.locator(f"[data-action=move_relative] .run[data-run='{run_id}']")
+    expect(run).to_have_attribute("data-status", "running")  # found by queryallactions
+    expect(run.locator(".percent")).to_have_text(re.compile(r"^\d+ %$"))
+    run.get_by_role("button", name="Cancel").click()
+    expect(run).to_have_attribute("data-status", "cancelled")
+    record = httpx.get(f"{demo_url}/actions/{run_id}").json()
+    assert record["status"] in ("cancelled", "failed") and "cancel" in json.dumps(record["error"])
