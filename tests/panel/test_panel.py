@@ -61,6 +61,12 @@ def test_list_shows_both_things(page: Page, demo_url: str) -> None:
     expect(page.locator("[data-property=autorange] input[role=switch]")).to_have_count(1)
     expect(page.locator("[data-property=nplc] .unit")).to_have_text(" PLC")
     screenshot(page, "meter")
+    # "open any TD" with a servient's root URL lists its directory
+    page.get_by_label("Open any TD").fill(demo_url + "/")
+    page.get_by_role("button", name="Open").click()
+    expect(page).to_have_url(re.compile(r"\?td=http"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Things")
+    expect(page.locator(".thing-card")).to_have_count(2)
 
 
 def test_step_delay_out_of_range_shows_the_servient_error(page: Page, demo_url: str) -> None:

@@ -120,14 +120,15 @@ function streamState(name, state, error) {
 
 // ---------------------------------------------------------------- the list of Things
 
-async function showList() {
+/** The Things of a directory TD (this servient's own, or one opened by URL). */
+async function showList(directoryUrl = new URL("/.well-known/wot", location.href).href, known) {
+  const here = directoryUrl === new URL("/.well-known/wot", location.href).href;
   document.title = "Things · wot-labthing panel";
-  main.append(h("h1", { text: "Things" }));
+  main.append(h("h1", { text: here ? "Things" : `Things at ${new URL(directoryUrl).host}` }));
   const list = h("ul", { class: "things", "aria-busy": "true" });
   main.append(list);
-  const directoryUrl = new URL("/.well-known/wot", location.href).href;
   try {
-    const directory = await getJson(directoryUrl, { anonymous: true });
+    const directory = known || (await getJson(directoryUrl, { anonymous: true }));
     noteSecurity(directory, directoryUrl);
     const items = (directory.links || []).filter((link) => link.rel === "item");
     const tds = await Promise.all(
@@ -179,9 +180,18 @@ async function showThing(tdUrl) {
   try {
     td = await getJson(url, { accept: "application/td+json, application/json", anonymous: true });
   } catch (error) {
+    if (new URL(url).pathname === "/" && !(error instanceof ProblemError && error.status === 401)) {
+      // a servient's root URL: its directory TD is at the WoT Discovery well-known path
+      main.replaceChildren();
+      return showList(new URL("/.well-known/wot", url).href);
+    }
     main.append(h("p", { class: "error", role: "alert", text: `Could not load ${url}: ${describe(error)}` }));
     stats.ready = true;
     return;
+  }
+  if ([].concat(td["@type"] || []).includes("ThingDirectory")) {
+    main.replaceChildren();
+    return showList(url, td);
   }
   noteSecurity(td, url);
   const thing = new Td(td, url);
