@@ -76,6 +76,10 @@ export class LivePlot {
   draw() {
     this.dirty = false;
     if (this.paused || !this.times.length) return;
+    this.count.textContent = `${this.times.length} point${this.times.length === 1 ? "" : "s"}`;
+    this.element.dataset.points = String(this.times.length);
+    this.element.dataset.last = JSON.stringify(this.series.map((s) => s[s.length - 1]));
+    if (this.times.length < 2) return; // one point alone would stretch the time axis over years
     const data = [this.times.slice(), ...this.series.map((s) => s.slice())];
     if (!this.chart) {
       const width = this.series.length;
@@ -84,8 +88,7 @@ export class LivePlot {
           width: this.canvas.clientWidth || 300,
           height: this.height(),
           legend: { show: width > 1 },
-          // one point alone would stretch the time axis over years: show the last 10 s
-          scales: { x: { time: true, range: (_, lo, hi) => (hi - lo < 1 ? [hi - 10, hi + 0.5] : [lo, hi]) } },
+          scales: { x: { time: true } },
           series: [
             {},
             ...this.series.map((_, i) => ({
@@ -102,9 +105,6 @@ export class LivePlot {
     } else {
       this.chart.setData(data);
     }
-    this.count.textContent = `${this.times.length} points`;
-    this.element.dataset.points = String(this.times.length);
-    this.element.dataset.last = JSON.stringify(this.series.map((s) => s[s.length - 1]));
   }
 
   height() {
