@@ -487,7 +487,10 @@ class ActionCard {
     const run = new RunView(this.thing, this.affordance, record);
     this.runs.set(record.id, run);
     this.runList.prepend(run.element);
-    while (this.runList.children.length > 10) this.runList.lastElementChild.remove();
+    while (this.runList.children.length > 10) {
+      this.runs.delete(this.runList.lastElementChild.dataset.run);
+      this.runList.lastElementChild.remove();
+    }
   }
 }
 
