@@ -195,7 +195,7 @@ async function showThing(tdUrl) {
   }
   noteSecurity(td, url);
   const thing = new Td(td, url);
-  document.title = `${td.title} · wot-labthing panel`;
+  document.title = `${td.title || url} · wot-labthing panel`;
   const scheme = [].concat(td.security || []).map((n) => td.securityDefinitions?.[n]?.scheme);
   main.append(
     h("h1", { text: td.title || url }),
@@ -216,7 +216,6 @@ class PropertiesView {
   constructor(thing) {
     this.thing = thing;
     this.rows = new Map();
-    this.pending = new Map();
     const entries = Object.entries(thing.td.properties || {});
     if (!entries.length) return;
     const grid = h("div", { class: "grid" });
