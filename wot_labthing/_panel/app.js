@@ -293,6 +293,7 @@ class PropertyRow {
     this.scheduled = false;
     const id = uid(`prop-${name}`);
     this.output = h("output", { id: `${id}-value`, class: "value", "aria-live": "off", text: "…" });
+    if (!this.readable) this.output.textContent = "(write-only)";
     const unit = affordance.unit ? h("span", { class: "unit", text: ` ${affordance.unit}` }) : null;
     this.element = h(
       "article",
