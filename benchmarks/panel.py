@@ -50,12 +50,11 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
-READY = """() => {
-  const stamp = document.querySelector('[data-property=stamp] output');
-  const gain = document.querySelector('[data-property=gain] output');
-  const plot = document.querySelector('[data-plot=stamp]');
-  return stamp && stamp.dataset.value && gain && gain.dataset.value && plot && plot.dataset.points;
-}"""
+READY = (  # waited for with selectors: wait_for_function evaluates strings, which CSP forbids
+    "[data-property=stamp] output[data-value]",
+    "[data-property=gain] output[data-value]",
+    "[data-plot=stamp][data-points]",
+)
 
 
 def main() -> None:
@@ -83,7 +82,8 @@ def main() -> None:
             page = context.new_page()
             start = time.perf_counter()
             page.goto(page_url, wait_until="commit")
-            page.wait_for_function(READY, polling="raf", timeout=30_000)
+            for selector in READY:
+                page.wait_for_selector(selector, state="attached", timeout=30_000)
             firsts.append((time.perf_counter() - start) * 1000)
             context.close()
         print(f"first render of the Thing page ({args.loads} fresh loads): ")
@@ -92,7 +92,8 @@ def main() -> None:
         context = browser.new_context()
         page = context.new_page()
         page.goto(page_url)
-        page.wait_for_function(READY, polling="raf", timeout=30_000)
+        for selector in READY:
+            page.wait_for_selector(selector, state="attached", timeout=30_000)
         time.sleep(1)  # let the stream settle before measuring
         lag_js = (
             "Date.now() / 1000 - "

@@ -36,7 +36,8 @@ def page(browser: Browser) -> Iterator[Page]:
 
 def open_thing(page: Page, base: str, name: str) -> None:
     page.goto(f"{base}/?td=/things/{name}")
-    page.wait_for_function("window.wlPanel && window.wlPanel.ready")
+    # not wait_for_function: its polling evaluates strings, which the panel's CSP forbids
+    expect(page.locator("html")).to_have_attribute("data-ready", "true")
 
 
 def wait_value(page: Page, prop: str) -> Any:

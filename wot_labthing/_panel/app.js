@@ -23,6 +23,12 @@ const streamBadge = document.getElementById("streams");
 // Figures the benchmark and tests read: values received and value renders done.
 const stats = (window.wlPanel = { events: 0, renders: 0, ready: false });
 
+/** The page is built (tests and the benchmark wait for html[data-ready]). */
+function markReady() {
+  stats.ready = true;
+  document.documentElement.dataset.ready = "true";
+}
+
 /** A short text for an error: a problem's "title: detail", or the message. */
 function describe(error) {
   if (error instanceof ProblemError) {
@@ -147,7 +153,7 @@ async function showList(directoryUrl = new URL("/.well-known/wot", location.href
     list.append(h("li", { class: "error", text: `Could not read the directory: ${describe(error)}` }));
   }
   list.removeAttribute("aria-busy");
-  stats.ready = true;
+  markReady();
 }
 
 function thingCard(url, td, error) {
@@ -186,7 +192,7 @@ async function showThing(tdUrl) {
       return showList(new URL("/.well-known/wot", url).href);
     }
     main.append(h("p", { class: "error", role: "alert", text: `Could not load ${url}: ${describe(error)}` }));
-    stats.ready = true;
+    markReady();
     return;
   }
   if ([].concat(td["@type"] || []).includes("ThingDirectory")) {
@@ -206,7 +212,7 @@ async function showThing(tdUrl) {
   const actions = new ActionsView(thing);
   const events = new EventsView(thing);
   for (const view of [properties, actions, events]) if (view.element) main.append(view.element);
-  stats.ready = true;
+  markReady();
   await Promise.allSettled([properties.start(), actions.start(), events.start()]);
 }
 
