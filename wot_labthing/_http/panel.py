@@ -16,6 +16,8 @@ from importlib.resources.abc import Traversable
 
 from quart import Blueprint, Response, abort, request
 
+from . import routes
+
 __all__ = ["blueprint"]
 
 blueprint = Blueprint("panel", __name__)
@@ -75,13 +77,13 @@ def _serve(name: str) -> Response:
     return response
 
 
-@blueprint.route("/", methods=["GET"])
+@blueprint.route(routes.PANEL, methods=["GET"])
 async def index() -> Response:
     """The panel: the list of Things, or one Thing's page with ``?td=<TD URL>``."""
     return _serve("index.html")
 
 
-@blueprint.route("/panel/<path:name>", methods=["GET"])
+@blueprint.route(routes.PANEL_ASSET, methods=["GET"])
 async def asset(name: str) -> Response:
     """A static file of the panel (modules, styles, the vendored uPlot)."""
     return _serve(name)

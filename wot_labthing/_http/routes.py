@@ -31,6 +31,9 @@ INVOCATION_EVENTS = INVOCATION + "/events"
 DIRECTORY = "/.well-known/wot"
 LIVENESS = "/healthz"
 READINESS = "/readyz"
+# the browser panel; its static files name /panel/... and /.well-known/wot themselves
+PANEL = "/"
+PANEL_ASSET = "/panel/<path:name>"
 
 _VARIABLE = re.compile(r"<(?:\w+:)?(\w+)>")
 
