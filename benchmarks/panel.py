@@ -14,10 +14,11 @@ in Debian's Chromium (the same headless browser as tests/panel) through Playwrig
   that drops behind shows a lag that grows; one that keeps up shows a flat lag of about
   one frame plus delivery.
 
-Figures on the development machine (2 shared cores under a load average of ~10 from other
-work, Debian Chromium 156 headless, Python 3.11):
+Figures on the development machine (2 shared cores under a load average of 10 to 15 from
+other work, Debian Chromium 156 headless, Python 3.11):
 
-    first render (5 fresh loads)    median 445 ms, worst 736 ms
+    first render (5 fresh loads)    median 445 ms, worst 736 ms (load ~10);
+                                    median 1077 ms, worst 1427 ms (load ~15)
     100 Hz, 10 s                    100.0 values/s received (100%), 59 renders/s,
                                     lag median 17 ms, p95 26 ms, max 31 ms (flat: keeps up)
     500 Hz, 10 s                    500.0 values/s received (100%), 60 renders/s,
