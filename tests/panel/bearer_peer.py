@@ -2,14 +2,17 @@
 
 The peer (a real quart server) wants ``Authorization: Bearer`` on every request, the TD
 included, and answers like python-labthings (201 records without an event stream, so
-the panel follows a run by polling its record). Browsers need CORS for it: this ASGI
-wrapper answers preflights and exposes ``WWW-Authenticate``, as a CORS-aware servient does.
+the panel follows a run by polling its record). Here ``brightness`` is also observable
+through an SSE form (behind the same token), so a test sees the panel's own stream reader
+send the credentials. Browsers need CORS for it: this ASGI wrapper answers preflights and
+exposes ``WWW-Authenticate``, as a CORS-aware servient does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import queue
 import socket
 import threading
@@ -18,6 +21,7 @@ from typing import Any
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from quart import Quart, Response, request
 
 from ..client.peer import TOKEN, create_peer
 
@@ -62,6 +66,53 @@ class Cors:
         await self.app(scope, receive, with_cors)
 
 
+def observable_peer(base: str) -> Quart:
+    """The client tests' peer with an SSE form for ``brightness`` added to its TD."""
+    app = create_peer(base)
+    listeners: list[asyncio.Queue[object]] = []
+
+    @app.after_request
+    async def extend(response: Response) -> Response:
+        if request.path == "/td" and response.status_code == 200:
+            td = await response.get_json()
+            brightness = td["properties"]["brightness"]
+            brightness["observable"] = True
+            brightness["forms"].append(
+                {
+                    "href": "brightness/sse",
+                    "op": ["observeproperty", "unobserveproperty"],
+                    "subprotocol": "sse",
+                    "contentType": "application/json",
+                }
+            )
+            response.set_data(json.dumps(td))
+        if request.path == "/brightness" and request.method == "PUT":
+            value = await request.get_json()
+            for listener in listeners:
+                listener.put_nowait(value)
+        return response
+
+    @app.get("/brightness/sse")
+    async def brightness_sse() -> Response:
+        changes: asyncio.Queue[object] = asyncio.Queue()
+        listeners.append(changes)
+
+        async def body() -> Any:
+            try:
+                yield b": open\n\n"
+                while True:
+                    value = await changes.get()
+                    yield f"event: brightness\ndata: {json.dumps(value)}\n\n".encode()
+            finally:
+                listeners.remove(changes)
+
+        response = Response(body(), content_type="text/event-stream")
+        response.timeout = None
+        return response
+
+    return app
+
+
 @contextlib.contextmanager
 def bearer_peer() -> Iterator[str]:
     """Serve the peer with CORS in a thread on a free loopback port; yields its TD URL."""
@@ -78,7 +129,7 @@ def bearer_peer() -> Iterator[str]:
         config.graceful_timeout = 1.0
         stop = asyncio.Event()
         task = asyncio.create_task(
-            serve(Cors(create_peer(base)), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+            serve(Cors(observable_peer(base)), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
         )
         urls.put(base + "td")
         await asyncio.to_thread(stopping.wait)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -40,6 +41,15 @@ def test_bearer_token_asked_on_401_and_sent_everywhere(
     brightness.get_by_label("New brightness").fill("7")
     brightness.get_by_role("button", name="Write").click()
     expect(brightness.locator("output")).to_have_attribute("data-value", "7")
+    # a change made elsewhere arrives through the SSE stream, which carries the token too
+    expect(page.locator("#streams")).to_have_attribute("data-state", "up")
+    changed = httpx.put(
+        peer_td.removesuffix("td") + "brightness",
+        json=4,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert changed.status_code == 204
+    expect(brightness.locator("output")).to_have_attribute("data-value", "4")
     # a 201 record without an event stream: the panel polls it to its end
     action = page.locator("[data-action=scan]")
     action.get_by_label("points").fill("2")
