@@ -49,3 +49,26 @@ async def test_assets_revalidate_by_etag_and_unknown_ones_are_problems(serve: An
             missing = await client.get(path)
             assert missing.status_code == 404, path
             assert missing.headers["content-type"] == PROBLEM
+
+
+def test_every_panel_file_ships_in_the_wheel() -> None:
+    """Each file under wot_labthing/_panel matches a package-data glob of pyproject.toml."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(wl.__file__).parent
+    pyproject = tomllib.loads((root.parent / "pyproject.toml").read_text("utf-8"))
+    globs = pyproject["tool"]["setuptools"]["package-data"]["wot_labthing"]
+    files = [p.relative_to(root).as_posix() for p in (root / "_panel").rglob("*") if p.is_file()]
+    assert "_panel/vendor/uPlot.LICENSE" in files
+    missing = [
+        name
+        for name in files
+        if "__pycache__" not in name
+        and not any(
+            fnmatch.fnmatch(name, pattern) and name.count("/") == pattern.count("/")
+            for pattern in globs
+        )
+    ]
+    assert missing == []

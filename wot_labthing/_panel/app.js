@@ -520,7 +520,7 @@ class RunView {
     this.thing = thing;
     this.affordance = affordance;
     this.status = h("span", { class: "status" });
-    this.progress = h("progress", { max: 100, "aria-label": "progress" });
+    this.progress = h("progress", { max: 100, "aria-label": `progress of run ${record.id}` });
     this.percent = h("span", { class: "percent" });
     this.log = h("ul", { class: "log", "aria-label": "log" });
     this.result = h("div", { class: "result" });
