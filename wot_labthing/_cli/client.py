@@ -281,7 +281,8 @@ def _invoke(args: argparse.Namespace) -> int:
         thing, _ = session.open(("actions",), args.action)
         handle = thing.start_action(args.action, action_input)
         show = args.progress or sys.stderr.isatty()
-        bar = ProgressBar(sys.stderr, args.action) if show and not handle.done else None
+        # A run that ended inside the servient's wait still shows how it ended.
+        bar = ProgressBar(sys.stderr, args.action) if show else None
         interrupted = threading.Event()
         previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
         try:
@@ -484,7 +485,7 @@ def add_client_commands(commands: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The client subcommands on their own (``python -m wot_labthing._cli_client``)."""
+    """The client subcommands on their own (``python -m wot_labthing._cli.client``)."""
     parser = argparse.ArgumentParser(
         prog="wot-labthing", description="Use WoT Things from their TDs."
     )
