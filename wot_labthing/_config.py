@@ -149,8 +149,15 @@ def _config_validator() -> SchemaValidator:
     return SchemaValidator(config_schema())
 
 
-def parse_config(data: dict[str, Any], *, directory: Path | None = None) -> ServientConfig:
-    """Validate a decoded config and turn it into a :class:`ServientConfig`."""
+def parse_config(
+    data: dict[str, Any], *, directory: Path | None = None, name: str | None = None
+) -> ServientConfig:
+    """Validate a decoded config and turn it into a :class:`ServientConfig`.
+
+    ``name`` (the config file's stem) names the persisted settings file unless
+    ``state_name`` is set; a relative ``state_dir`` is relative to ``directory``,
+    the config file's folder.
+    """
     try:
         _config_validator().validate(data)
     except InputError as exc:
@@ -167,6 +174,14 @@ def parse_config(data: dict[str, Any], *, directory: Path | None = None) -> Serv
     config.settings = ServientSettings(
         **{key: value for key, value in section.items() if key in settings_fields}
     )
+    if name is not None and "state_name" not in section:
+        # one settings file per config: lab.toml keeps its settings in <state_dir>/lab.json
+        config.settings.state_name = name
+    if directory is not None:
+        if config.settings.state_dir is not None:
+            config.settings.state_dir = str(
+                directory / Path(config.settings.state_dir).expanduser()
+            )
     for entry in data.get("things", []):
         config.things.append(
             ThingEntry(
@@ -246,7 +261,7 @@ def load_config(path: str | Path) -> ServientConfig:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    return parse_config(data, directory=path.resolve().parent)
+    return parse_config(data, directory=path.resolve().parent, name=path.stem)
 
 
 def import_thing_class(class_path: str, *, directory: Path | None = None) -> type[Thing]:

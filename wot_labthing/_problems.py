@@ -48,7 +48,7 @@ def problem_for(exc: BaseException) -> dict[str, Any]:
     problem: dict[str, Any] = {"type": problem_type(slug), "title": title, "detail": detail}
     if slug == "internal-error":
         problem["exception"] = type(exc).__qualname__
-    for field in ("pointer", "thing", "affordance", "port", "command"):
+    for field in ("pointer", "thing", "affordance", "port", "command", "applied"):
         value = getattr(exc, field, None)
         if value is not None:
             problem[field] = value

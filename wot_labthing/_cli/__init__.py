@@ -148,15 +148,20 @@ def _listen_error(config: ServientConfig, exc: OSError) -> BaseException:
 
 def _td(args: argparse.Namespace) -> int:
     from .._http.forms import thing_description
+    from .._thing import describe_only
 
-    cls = import_thing_class(args.thing_class, directory=Path.cwd())
-    try:
-        thing = cls(**dict(args.arg))
-    except (TypeError, ValueError) as exc:
-        raise WotLabthingError(
-            f"cannot build {args.thing_class}: {exc} (pass constructor arguments with "
-            "--arg KEY=VALUE; a driver needs no device for its TD: --arg port=loop://)"
-        ) from None
+    target, directory = args.thing_class, Path.cwd()
+    module, colon, qualname = target.partition(":")
+    if colon and module.endswith(".py"):  # a file anywhere: path/to/heater.py:Heater
+        directory, target = Path(module).resolve().parent, f"{Path(module).stem}:{qualname}"
+    cls = import_thing_class(target, directory=directory)
+    if not args.arg:  # the TD comes from the class: no constructor, no instrument
+        thing = describe_only(cls)
+    else:
+        try:
+            thing = cls(**dict(args.arg))
+        except (TypeError, ValueError) as exc:
+            raise WotLabthingError(f"cannot build {args.thing_class}: {exc}") from None
     td = thing_description(thing, args.base)
     print(json.dumps(td, indent=2, allow_nan=False))
     return 0
@@ -223,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="constructor argument (VALUE is JSON or a bare string), e.g. port=loop://",
+        help="constructor argument (VALUE is JSON or a bare string); not needed for a TD",
     )
     td.set_defaults(handler=_td)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
+from .._affordances import NO_INPUT
 from .._errors import NotFoundError
 from .._invocations import Invocation
 from .._jsonutil import dumps
@@ -86,7 +87,7 @@ async def invoke(thing: str, name: str) -> Response:
     """``invokeaction``: validate, start a tracked run, answer per ``synchronous``."""
     servient = _servient()
     affordance = servient.action_affordance(thing, name)
-    input_value = await read_json_body(default=None)
+    input_value = await read_json_body(default=NO_INPUT)
     invocation = servient.invoke_action(thing, name, input_value)
     if affordance.synchronous:
         await servient.wait_for_invocation(invocation, None)
