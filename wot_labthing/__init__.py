@@ -62,7 +62,7 @@ if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
         consume,
         consume_sync,
     )
-    from ._discovery import DiscoveredThing, discover, discover_sync
+    from ._discovery import DiscoveredThing, MdnsAdvertising, discover, discover_sync
     from ._http import HttpServer
 
 #: Public name -> the private module that defines it, imported on first access.
@@ -77,6 +77,7 @@ _LAZY = {
     "consume": "._consumed",
     "consume_sync": "._consumed",
     "DiscoveredThing": "._discovery",
+    "MdnsAdvertising": "._discovery",
     "discover": "._discovery",
     "discover_sync": "._discovery",
     "HttpServer": "._http",
@@ -100,6 +101,7 @@ __all__ = [
     "InstrumentTimeoutError",
     "Invocation",
     "InvocationCancelled",
+    "MdnsAdvertising",
     "NotAllowedError",
     "NotFiniteError",
     "NotFoundError",

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 import wot_labthing as wl
-from wot_labthing._http import observe
+from wot_labthing._http import longpoll as observe
 
 from .conftest import Sensor, eventually
 

@@ -11,7 +11,7 @@ import pytest
 
 import wot_labthing as wl
 from wot_labthing._events import Delivery, Message
-from wot_labthing._http import observe
+from wot_labthing._http import sse as observe
 
 from .conftest import Sensor, eventually, sse_events, subscribers
 
