@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -79,14 +78,6 @@ PATH_METADATA_CALLS = (
 )
 
 
-#: The fake instruments tests drive from their own code (on the loop, by design): not scanned.
-SIMULATOR_MODULES = [
-    name
-    for name in ("things.simulators", "wot_labthing._line_simulator")  # the base, once moved
-    if importlib.util.find_spec(name) is not None
-]
-
-
 def _checked(blockbuster: BlockBuster) -> list[BlockBusterFunction]:
     return [f for name, f in blockbuster.functions.items() if name not in PATH_METADATA_CALLS]
 
@@ -94,7 +85,12 @@ def _checked(blockbuster: BlockBuster) -> list[BlockBusterFunction]:
 @pytest.fixture(scope="session")
 def loop_blocking_checks() -> Iterator[BlockBuster]:
     """blockbuster, set up once per session (patching ~60 functions takes ~20 ms)."""
-    blockbuster = BlockBuster(["wot_labthing", "things"], excluded_modules=SIMULATOR_MODULES)
+    # simulators (things/simulators/ and their base, wot_labthing/_line_simulator.py) are
+    # the tests' fake instruments, driven from test code
+    blockbuster = BlockBuster(
+        ["wot_labthing", "things"],
+        excluded_modules=["things.simulators", "wot_labthing._line_simulator"],
+    )
     for function in blockbuster.functions.values():
         # importing a module reads files; the lazy exports import on first use
         function.can_block_in("importlib._bootstrap>", "_find_and_load")
