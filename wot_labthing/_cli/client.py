@@ -41,6 +41,7 @@ from .._errors import (
     WotLabthingError,
 )
 from .._jsonutil import loads
+from .client_args import PASSWORD_ENV, TOKEN_ENV, add_client_commands
 
 __all__ = ["ProgressBar", "add_client_commands", "main"]
 
@@ -48,8 +49,6 @@ __all__ = ["ProgressBar", "add_client_commands", "main"]
 INTERRUPTED = 130
 #: Seconds to wait, after cancelling, for the servient to report how the run ended.
 CANCEL_WAIT = 15.0
-PASSWORD_ENV = "WOT_LABTHING_PASSWORD"
-TOKEN_ENV = "WOT_LABTHING_TOKEN"
 
 
 def _dump(value: Any) -> str:
@@ -398,90 +397,6 @@ def _things(args: argparse.Namespace) -> int:
 
 
 # wiring ------------------------------------------------------------------------------
-
-
-def _common() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
-        "url",
-        metavar="URL",
-        help="a TD URL, a servient URL (http://host:port/) or a Thing's name to discover",
-    )
-    parent.add_argument(
-        "--user", metavar="USER[:PASSWORD]", help=f"HTTP basic credentials (or ${PASSWORD_ENV})"
-    )
-    parent.add_argument("--token", help=f"bearer token (or ${TOKEN_ENV})")
-    parent.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds per request (default 10)"
-    )
-    parent.add_argument(
-        "--discover-timeout",
-        type=float,
-        default=3.0,
-        help="seconds to browse the LAN when URL is a name (default 3)",
-    )
-    parent.add_argument(
-        "--no-validate", action="store_true", help="use a TD even if it breaks the TD 1.1 schema"
-    )
-    return parent
-
-
-def add_client_commands(commands: Any) -> None:
-    """Add ``read``, ``write``, ``invoke``, ``observe`` and ``things`` to ``commands``.
-
-    ``commands`` is the object ``ArgumentParser.add_subparsers()`` returned.
-    """
-    common = _common()
-    read = commands.add_parser("read", parents=[common], help="read a property of a Thing")
-    read.add_argument("property", metavar="PROPERTY")
-    read.set_defaults(handler=_read)
-
-    write = commands.add_parser(
-        "write",
-        parents=[common],
-        help="write a property of a Thing",
-        epilog="VALUE is JSON: 5, true, '\"fast\"', '[1, 2]'; a negative number after --.",
-    )
-    write.add_argument("property", metavar="PROPERTY")
-    write.add_argument("value", metavar="VALUE", help="the value as JSON")
-    write.set_defaults(handler=_write)
-
-    invoke = commands.add_parser(
-        "invoke", parents=[common], help="invoke an action and print its output as JSON"
-    )
-    invoke.add_argument("action", metavar="ACTION")
-    invoke.add_argument("--input", metavar="JSON", help="the action's input as JSON")
-    invoke.add_argument(
-        "--progress",
-        action="store_true",
-        help="draw the progress bar even when stderr is not a terminal",
-    )
-    invoke.add_argument(
-        "--yes",
-        "--cancel-on-interrupt",
-        dest="yes",
-        action="store_true",
-        help="on Ctrl-C cancel the run without asking",
-    )
-    invoke.set_defaults(handler=_invoke)
-
-    observe = commands.add_parser(
-        "observe",
-        parents=[common],
-        help="print every change of a property (or every event) as a JSON line",
-    )
-    observe.add_argument("name", metavar="PROPERTY", help="an observable property, or an event")
-    observe.add_argument("--count", type=int, default=0, help="stop after this many values")
-    observe.add_argument(
-        "--subprotocol", choices=["sse", "longpoll"], help="force SSE or long polling"
-    )
-    observe.set_defaults(handler=_observe)
-
-    things = commands.add_parser(
-        "things", parents=[common], help="list the Things a servient or directory offers"
-    )
-    things.add_argument("--json", action="store_true", help="print JSON")
-    things.set_defaults(handler=_things)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,7 @@ def _discover(args: argparse.Namespace) -> int:
 def add_extra_commands(commands: Any) -> None:
     """Add ``simulate``, ``list``, ``discover`` and the client subcommands to ``commands``."""
     from .._simulators import add_simulate_command
-    from .client import add_client_commands
+    from .client_args import add_client_commands
     from .plugins import add_list_command
 
     add_simulate_command(commands)
