@@ -20,6 +20,7 @@ from ._consumed import (
 )
 from ._context import (
     abort_hook,
+    append_task_data,
     cancellable_sleep,
     current_invocation,
     current_task,
@@ -88,6 +89,7 @@ __all__ = [
     "WotLabthingError",
     "abort_hook",
     "action",
+    "append_task_data",
     "cancellable_sleep",
     "consume",
     "consume_sync",

@@ -9,11 +9,9 @@ on the event loop; ``async def`` ones run on the loop.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,6 +21,7 @@ from ._events import EventHub
 from ._invocations import Invocation, InvocationManager
 from ._schema import to_json
 from ._thing import Thing
+from ._workers import PropertyWorkers
 
 __all__ = ["Servient", "ServientSettings"]
 
@@ -34,16 +33,24 @@ _T = TypeVar("_T")
 class ServientSettings:
     """Tunables of a servient; every field can be set in the config's ``[servient]`` table."""
 
-    #: Worker threads for sync property getters and setters.
+    #: Worker threads for sync property getters and setters, per Thing (one Thing's
+    #: blocked instrument never delays another Thing's properties).
     property_workers: int = 8
-    #: Worker threads for sync actions; a run waiting for one is ``pending``.
-    action_workers: int = 8
+    #: Sync action runs with a thread of their own at once; past it a run is ``pending``.
+    action_threads: int = 2048
+    #: Runs waiting (for a thread or an exclusive Thing) servient-wide; more get 503.
+    action_max_pending: int = 10_000
+    #: Runs waiting on one Thing; more get 503.
+    action_max_pending_per_thing: int = 1000
+    #: Log entries kept per run (the oldest are dropped, with a marker entry).
+    action_log_lines: int = 1000
     #: Seconds a POST on an asynchronous action waits for a quick result.
     action_wait: float = 1.0
     #: Seconds finished invocation records are kept.
     action_retention: float = 300.0
-    #: Finished invocation records kept at most (oldest expire first).
-    action_max_records: int = 1000
+    #: Invocation records kept at most; past it finished records already read go first,
+    #: then the oldest finished ones (pending and running ones always stay).
+    action_max_records: int = 20_000
     #: Seconds shutdown waits for cancelled actions to end.
     shutdown_grace: float = 5.0
     #: Largest request body accepted, in bytes.
@@ -65,17 +72,11 @@ class Servient:
         self.things: dict[str, Thing] = {}
         self.hub = EventHub(max_subscribers=self.settings.max_subscribers)
         self.invocations = InvocationManager(self.settings, self.hub)
-        self._property_pool = self._new_pool()
+        self._workers = PropertyWorkers(self.settings.property_workers)
         self._started = False
-        self._pool_closed = False
         self._listeners: list[Callable[[str, Thing | None], Any]] = []
         for thing in things:
             self.add(thing)
-
-    def _new_pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(
-            max_workers=self.settings.property_workers, thread_name_prefix="wot-property"
-        )
 
     # Registry ---------------------------------------------------------------
 
@@ -138,12 +139,11 @@ class Servient:
     # Properties -------------------------------------------------------------
 
     async def run_sync(self, function: Callable[..., _T], *args: Any) -> _T:
-        """Run blocking ``function`` in the property worker pool, keeping context variables."""
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
-        return await loop.run_in_executor(
-            self._property_pool, functools.partial(context.run, function, *args)
-        )
+        """Run blocking ``function`` on its Thing's property workers, keeping context variables.
+
+        The Thing is the first argument or the bound method's owner (see ``_workers``).
+        """
+        return await self._workers.run(function, *args)
 
     async def read_property(self, thing: str, name: str) -> Any:
         """Read a property and return its value as JSON data."""
@@ -208,9 +208,7 @@ class Servient:
         """Bind the event hub to the running loop and open every Thing (in worker threads)."""
         if self._started:
             return
-        if self._pool_closed:
-            self._property_pool = self._new_pool()
-            self._pool_closed = False
+        self._workers.reopen()
         self.hub.bind_loop(asyncio.get_running_loop())
         self.invocations.start()
         opened: list[Thing] = []
@@ -233,8 +231,7 @@ class Servient:
         await self.hub.close()
         for thing in reversed(list(self.things.values())):
             await self._close_quietly(thing)
-        self._property_pool.shutdown(wait=False, cancel_futures=True)
-        self._pool_closed = True
+        self._workers.close()
 
     async def _close_quietly(self, thing: Thing) -> None:
         try:

@@ -255,7 +255,7 @@ async def test_exclusive_reject_mode_answers_503_with_retry_after(serve, lab: La
 
 
 async def test_server_stays_responsive_while_every_worker_blocks(serve, lab: Lab) -> None:
-    settings = wl.ServientSettings(action_workers=2)
+    settings = wl.ServientSettings(action_threads=2)
     async with serve([lab], settings) as (_, client):
         runs = [
             await client.post(
@@ -271,7 +271,7 @@ async def test_server_stays_responsive_while_every_worker_blocks(serve, lab: Lab
         listing = await client.get("actions", params={"action": "blocking"})
         elapsed = time.monotonic() - started
         assert elapsed < 0.5, elapsed
-        # Two workers: two runs are running, the third waits for a worker as pending.
+        # Two threads at most: two runs are running, the third waits as pending.
         assert sorted(run["status"] for run in listing.json()) == ["pending", "running", "running"]
 
 

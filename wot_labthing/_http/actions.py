@@ -50,6 +50,7 @@ def prefer_wait(header: str | None, default: float) -> float:
 
 
 def _record(invocation: Invocation) -> dict[str, Any]:
+    _servient().invocations.mark_read(invocation)  # a client saw it: evicted first
     return invocation.as_record(request.host_url)
 
 
@@ -76,6 +77,7 @@ async def invoke(thing: str, name: str) -> Response:
 
 
 def _synchronous_response(invocation: Invocation) -> Response:
+    _servient().invocations.mark_read(invocation)
     if invocation.status == "completed":
         if invocation.affordance.output_schema is None:
             return Response(status=204)
@@ -88,6 +90,16 @@ def _synchronous_response(invocation: Invocation) -> Response:
     )
     problem = {**problem_for(exception), "invocation": invocation.as_record(request.host_url)}
     return problem_response(problem, status)
+
+
+@blueprint.after_app_request
+async def _no_content_type_without_content(response: Response) -> Response:
+    """Empty answers (204, 202, ...) carry no ``Content-Type`` (WoT Profile: "not set")."""
+    if "Content-Type" in response.headers and (
+        response.status_code in (204, 304) or response.content_length == 0
+    ):
+        del response.headers["Content-Type"]
+    return response
 
 
 @blueprint.route("/things/<thing>/actions/<name>", methods=["GET"])
