@@ -645,7 +645,9 @@ class InvocationManager:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
                 loop.call_soon_threadsafe(done, outcome)
 
-        thread = threading.Thread(target=body, name=f"wot-action-{record.action}", daemon=True)
+        thread = threading.Thread(
+            target=body, name=f"wot-action-{record.action}-{record.id[:8]}", daemon=True
+        )
         try:
             thread.start()
         except RuntimeError as exc:  # the system refused another thread
@@ -815,8 +817,13 @@ class InvocationManager:
         """Wait up to ``timeout`` seconds (None: forever) for the run to end; True if it did."""
         if record.is_finished:
             return True
+        if timeout is not None and timeout <= 0:
+            return False
+        # No helper task: a task would carry the caller's context (an HTTP request)
+        # for as long as the run goes on.
         try:
-            await asyncio.wait_for(asyncio.shield(record.finished.wait()), timeout)
+            async with asyncio.timeout(timeout):
+                await record.finished.wait()
         except TimeoutError:
             return False
         return True
