@@ -15,7 +15,7 @@ refused with :class:`BusyError` (HTTP 503 with ``Retry-After``) and nothing is
 recorded.
 
 Updates: a run's progress, status, data and log changes are published on the
-hub as small deltas (``id``, ``href``, ``status`` and what changed; appended log
+hub as small deltas (``id``, ``status`` and what changed; appended log
 entries as ``logAppend`` and appended data items as ``dataAppend``), so an
 update costs the same whatever the log length; the full record is published
 when the run is requested and when it ends. Every full record has
@@ -179,11 +179,6 @@ class Invocation:
         return self.affordance.name
 
     @property
-    def path(self) -> str:
-        """The record's absolute path on an HTTP servient (``/actions/{id}``)."""
-        return f"/actions/{self.id}"
-
-    @property
     def is_finished(self) -> bool:
         """True once the run has completed or failed."""
         return self.status in FINISHED
@@ -311,20 +306,19 @@ class Invocation:
             exception.__context__ = None
             exception.__cause__ = None
 
-    def as_record(self, base_url: str = "") -> dict[str, Any]:
-        """The invocation record (JSON), with hrefs under ``base_url`` (``http://h:p/``).
+    def as_record(self) -> dict[str, Any]:
+        """The invocation record (JSON), protocol-neutral: it names the run by ``id``.
 
+        A binding adds how to reach it (the HTTP binding adds ``href`` and ``links``).
         Members are present only when they have a value (WoT Profile: no ``null``):
         ``input`` when given, ``output`` once completed with one, ``error`` on
         failure, ``progress`` once reported, ``timeStarted``/``timeEnded`` once
         they happened.
         """
-        href = f"{base_url.rstrip('/')}{self.path}"
         record: dict[str, Any] = {
             "id": self.id,
             "thing": self.thing_name,
             "action": self.action,
-            "href": href,
             "status": self.status,
         }
         if self.input is not None:
@@ -341,29 +335,9 @@ class Invocation:
             record["timeStarted"] = rfc3339(self.time_started)
         if self.time_ended is not None:
             record["timeEnded"] = rfc3339(self.time_ended)
-        links: list[dict[str, Any]] = [{"rel": "self", "href": href, "methods": ["GET", "DELETE"]}]
-        record["links"] = links
-        if not self.is_finished:  # the run's live updates (SSE), while there are any to come
-            links.append(
-                {
-                    "rel": "events",
-                    "href": f"{href}/events",
-                    "type": "text/event-stream",
-                    "methods": ["GET"],
-                }
-            )
         if self.data is not None:
             with self._lock:
                 record["data"] = list(self.data) if isinstance(self.data, list) else self.data
-        if self.status == COMPLETED and self.affordance.output_schema is not None:
-            links.append(
-                {
-                    "rel": "output",
-                    "href": f"{href}/output",
-                    "type": self.affordance.content_type,
-                    "methods": ["GET"],
-                }
-            )
         return record
 
 
@@ -525,9 +499,7 @@ class InvocationManager:
             log_size=self.settings.action_log_lines,
         )
         self._records[record.id] = record
-        if starts_now:
-            self._mark_running(record, publish=False)
-        else:
+        if not starts_now:  # it waits: counted against the pending caps
             record._pending_counted = True
             self._pending += 1
             self._pending_by_thing[name] = self._pending_by_thing.get(name, 0) + 1
@@ -627,7 +599,6 @@ class InvocationManager:
         function = functools.partial(
             record.affordance.function, record.thing, **(record.arguments or {})
         )
-        self._mark_running(record)
 
         def done(outcome: tuple[Any, BaseException | None]) -> None:
             self._threads.release()
@@ -635,6 +606,8 @@ class InvocationManager:
                 future.set_result(outcome)
 
         def body() -> None:
+            with contextlib.suppress(RuntimeError):  # "running" once its thread really runs
+                loop.call_soon_threadsafe(self._mark_running, record)
             try:
                 outcome: tuple[Any, BaseException | None] = (
                     _context.run_in_context(record, function),
@@ -687,13 +660,12 @@ class InvocationManager:
         if not future.done():
             _log.warning("an action ignored its cancellation; leaving its thread behind")
 
-    def _mark_running(self, record: Invocation, *, publish: bool = True) -> None:
+    def _mark_running(self, record: Invocation) -> None:
         if record.status == PENDING:
             self._unpend(record)
             record.status = RUNNING
             record.time_started = _now()
-            if publish:
-                self._publish_delta(record, {"timeStarted": rfc3339(record.time_started)})
+            self._publish_delta(record, {"timeStarted": rfc3339(record.time_started)})
 
     def _unpend(self, record: Invocation) -> None:
         """Stop counting ``record`` as pending (it started or ended)."""
@@ -756,7 +728,7 @@ class InvocationManager:
 
     def _publish_delta(self, record: Invocation, delta: dict[str, Any]) -> None:
         """Publish what changed: a small message whatever the size of the record."""
-        message = {"id": record.id, "href": record.path, "status": record.status, **delta}
+        message = {"id": record.id, "status": record.status, **delta}
         self.hub.publish(record.thing_name, "action", record.action, message)
 
     # Querying, cancelling, removing -----------------------------------------------

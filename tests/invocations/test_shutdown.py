@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from httpx_sse import aconnect_sse
 
 import wot_labthing as wl
@@ -150,15 +151,18 @@ async def test_sigterm_with_many_running_sync_runs(tmp_path: Path) -> None:
     assert "ignored their cancellation" in stderr, "the abandoned thread is logged"
 
 
-async def test_invocations_and_property_reads_after_shutdown_get_503(serve, lab: Lab) -> None:
-    async with serve([lab]) as (server, client):
-        await server.servient.stop()
-        action = await client.post("things/lab/actions/double", json={"x": 1})
-        assert action.status_code == 503 and action.headers["Retry-After"]
-        assert action.json()["type"].endswith(":busy")
-        prop = await client.get("things/lab/properties/ping")
-        assert prop.status_code == 503 and prop.headers["Retry-After"]
-        assert prop.headers["content-type"] == "application/problem+json"
+async def test_invocations_and_property_reads_after_shutdown_are_busy(lab: Lab) -> None:
+    """After stop: BusyError (HTTP 503 with Retry-After), not a closed pool's RuntimeError."""
+    servient = wl.Servient([lab])
+    await servient.start()
+    await servient.stop()
+    with pytest.raises(wl.BusyError) as refused:
+        servient.invoke_action("lab", "double", {"x": 1})
+    assert refused.value.retry_after
+    with pytest.raises(wl.BusyError) as read:
+        await servient.read_property("lab", "ping")
+    assert read.value.retry_after
+    assert servient.list_invocations() == [], "nothing recorded"
 
 
 async def test_servient_stop_abandons_a_run_that_ignores_cancellation(lab: Lab) -> None:

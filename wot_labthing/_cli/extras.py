@@ -9,15 +9,15 @@ __all__ = ["add_extra_commands"]
 
 
 def _discover(args: argparse.Namespace) -> int:
-    from ._cli_discover import discover_command
+    from .discover import discover_command
 
     return discover_command(args.timeout, args.json)
 
 
 def add_extra_commands(commands: Any) -> None:
     """Add ``simulate``, ``discover`` and the client subcommands to ``commands``."""
-    from ._cli_client import add_client_commands
-    from ._simulators import add_simulate_command
+    from .._simulators import add_simulate_command
+    from .client import add_client_commands
 
     add_simulate_command(commands)
     discover = commands.add_parser("discover", help="find WoT Things on the LAN (DNS-SD)")
