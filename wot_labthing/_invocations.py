@@ -74,7 +74,6 @@ FINISHED = frozenset({COMPLETED, FAILED})
 SWEEP_INTERVAL = 5.0
 #: Seconds a client refused for a full pending queue is asked to wait.
 PENDING_RETRY_AFTER = 5
-_NO_OUTPUT: Any = object()
 #: Shared stand-ins for a finished run's cancel flag (a finished record keeps no Event).
 _CANCELLED = threading.Event()
 _CANCELLED.set()
@@ -100,6 +99,7 @@ class Invocation:
         "_cancel",
         "_finished_event",
         "_lock",
+        "_log",
         "_log_dropped",
         "_log_dropped_time",
         "_log_size",
@@ -113,7 +113,6 @@ class Invocation:
         "exception",
         "id",
         "input",
-        "log",
         "order",
         "output",
         "progress",
@@ -144,13 +143,13 @@ class Invocation:
         self.input = input_value
         self.arguments = arguments
         self.status = PENDING
-        self.output: Any = _NO_OUTPUT
+        self.output: Any = None
         self.data: Any = None
         self.error: dict[str, Any] | None = None
         self.exception: BaseException | None = None
         self.progress: int | None = None
         #: The newest log entries (created on the first one; bounded by ``log_size``).
-        self.log: deque[dict[str, Any]] | None = None
+        self._log: deque[dict[str, Any]] | None = None
         self._log_size = max(1, log_size)
         self._log_dropped = 0
         self._log_dropped_time: str | None = None
@@ -233,18 +232,23 @@ class Invocation:
         if trace:
             entry["traceback"] = trace
         with self._lock:
-            if self.log is None:
-                self.log = deque(maxlen=self._log_size)
-            elif len(self.log) == self._log_size:
+            if self._log is None:
+                self._log = deque(maxlen=self._log_size)
+            elif len(self._log) == self._log_size:
                 self._log_dropped += 1
-                self._log_dropped_time = self.log[0]["time"]
-            self.log.append(entry)
+                self._log_dropped_time = self._log[0]["time"]
+            self._log.append(entry)
         self._changed({"logAppend": [entry]})
+
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        """The run's log as the record shows it (a copy; see :meth:`log_entries`)."""
+        return self.log_entries()
 
     def log_entries(self) -> list[dict[str, Any]]:
         """The kept log, oldest first, led by a marker when older entries were dropped."""
         with self._lock:
-            entries = list(self.log) if self.log else []
+            entries = list(self._log) if self._log else []
             dropped, when = self._log_dropped, self._log_dropped_time
         if dropped:
             marker = {
@@ -323,7 +327,7 @@ class Invocation:
         }
         if self.input is not None:
             record["input"] = self.input
-        if self.status == COMPLETED and self.output is not _NO_OUTPUT and self.output is not None:
+        if self.status == COMPLETED and self.output is not None:
             record["output"] = self.output
         if self.error is not None:
             record["error"] = self.error
@@ -708,8 +712,7 @@ class InvocationManager:
             except Exception as exc:  # a NaN or an unserialisable output fails the run
                 self._finish(record, FAILED, exception=exc)
                 return
-            if output is not None:
-                record.output = value
+            record.output = value
         self._unpend(record)
         record.status = status
         if status == COMPLETED and record.progress is not None:

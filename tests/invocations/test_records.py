@@ -59,6 +59,11 @@ class Chatty(wl.Thing):
         await asyncio.sleep(0.01)
         return _contexts_seen()
 
+    @wl.action
+    def maybe(self) -> int | None:
+        """Declares an output, returns none this time."""
+        return None
+
     @wl.action(exclusive=True)
     def exclusive_hold(self) -> None:
         """An exclusive run that waits until released."""
@@ -113,6 +118,15 @@ async def test_records_have_no_null_members_in_any_state(serve, lab: Lab) -> Non
         listing = (await client.get("actions")).json()
         for each in listing:
             no_nulls(each)
+
+
+async def test_a_declared_output_that_is_none_is_left_out_of_the_record(serve) -> None:
+    async with serve([Chatty(name="c")]) as (_, client):
+        response = await client.post("things/c/actions/maybe")
+        record = no_nulls(await wait_status(client, response.headers["Location"], {"completed"}))
+        assert "output" not in record
+        output = await client.get(record["href"] + "/output")
+        assert output.status_code == 200 and output.json() is None
 
 
 async def test_the_log_kept_per_run_is_bounded_with_a_marker(serve) -> None:
