@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Quart
 
 from .._servient import Servient
-from . import actions, health, observe, properties, things
+from . import actions, health, observe, panel, properties, things
 from .problems import install_error_handlers
 
 __all__ = ["create_app"]
@@ -24,6 +24,6 @@ def create_app(servient: Servient) -> Quart:
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
     app.config["RESPONSE_TIMEOUT"] = None  # streams set their own; no global cut-off
     install_error_handlers(app)
-    for module in (things, properties, actions, observe, health):
+    for module in (things, properties, actions, observe, health, panel):
         app.register_blueprint(module.blueprint)
     return app
