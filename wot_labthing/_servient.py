@@ -18,11 +18,9 @@ I/O never runs on the event loop; ``async def`` ones run on the loop.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -44,6 +42,7 @@ from ._schema import Constraints, to_json
 from ._settings_store import SettingsStore
 from ._state import resolve_state_dir
 from ._thing import Thing
+from ._workers import PropertyWorkers
 
 __all__ = ["NO_INPUT", "Servient", "ServientSettings"]
 
@@ -63,16 +62,24 @@ class ServientSettings:
     so a new field is a new config key with no other table to edit.
     """
 
-    #: Worker threads for sync property getters and setters.
+    #: Worker threads for sync property getters and setters, per Thing (one Thing's
+    #: blocked instrument never delays another Thing's properties).
     property_workers: Annotated[int, _AT_LEAST_ONE] = 8
-    #: Worker threads for sync actions; a run waiting for one is ``pending``.
-    action_workers: Annotated[int, _AT_LEAST_ONE] = 8
+    #: Sync action runs with a thread of their own at once; past it a run is ``pending``.
+    action_threads: Annotated[int, _AT_LEAST_ONE] = 2048
+    #: Runs waiting (for a thread or an exclusive Thing) servient-wide; more get 503.
+    action_max_pending: Annotated[int, _NOT_NEGATIVE] = 10_000
+    #: Runs waiting on one Thing; more get 503.
+    action_max_pending_per_thing: Annotated[int, _NOT_NEGATIVE] = 1000
+    #: Log entries kept per run (the oldest are dropped, with a marker entry).
+    action_log_lines: Annotated[int, _AT_LEAST_ONE] = 1000
     #: Seconds a POST on an asynchronous action waits for a quick result.
     action_wait: Annotated[float, _NOT_NEGATIVE] = 1.0
     #: Seconds finished invocation records are kept.
     action_retention: Annotated[float, _NOT_NEGATIVE] = 300.0
-    #: Finished invocation records kept at most (oldest expire first).
-    action_max_records: Annotated[int, _AT_LEAST_ONE] = 1000
+    #: Invocation records kept at most; past it finished records already read go first,
+    #: then the oldest finished ones (pending and running ones always stay).
+    action_max_records: Annotated[int, _AT_LEAST_ONE] = 20_000
     #: Seconds shutdown waits for cancelled actions to end.
     shutdown_grace: Annotated[float, _NOT_NEGATIVE] = 5.0
     #: Largest request body accepted, in bytes.
@@ -105,9 +112,8 @@ class Servient:
         self.things: dict[str, Thing] = {}
         self.hub = EventHub(max_subscribers=self.settings.max_subscribers)
         self.invocations = InvocationManager(self.settings, self.hub)
-        self._property_pool = self._new_pool()
+        self._workers = PropertyWorkers(self.settings.property_workers)
         self._started = False
-        self._pool_closed = False
         self._listeners: list[Callable[[str, Thing | None], Any]] = []
         self._store: SettingsStore | None = None
         self._pollers: list[asyncio.Task[None]] = []
@@ -124,11 +130,6 @@ class Servient:
         self._unreachable: dict[str, str] = {}
         for thing in things:
             self.add(thing)
-
-    def _new_pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(
-            max_workers=self.settings.property_workers, thread_name_prefix="wot-property"
-        )
 
     # Registry ---------------------------------------------------------------
 
@@ -202,12 +203,11 @@ class Servient:
     # Properties -------------------------------------------------------------
 
     async def run_sync(self, function: Callable[..., _T], *args: Any) -> _T:
-        """Run blocking ``function`` in the property worker pool, keeping context variables."""
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
-        return await loop.run_in_executor(
-            self._property_pool, functools.partial(context.run, function, *args)
-        )
+        """Run blocking ``function`` on its Thing's property workers, keeping context variables.
+
+        The Thing is the first argument or the bound method's owner (see ``_workers``).
+        """
+        return await self._workers.run(function, *args)
 
     async def read_property(self, thing: str, name: str) -> Any:
         """Read a property and return its value as JSON data."""
@@ -338,12 +338,20 @@ class Servient:
         invocation: Invocation,
         timeout: float | None,  # noqa: ASYNC109 - a protocol's window, kept past the wait
     ) -> bool:
-        """Wait up to ``timeout`` seconds (None: forever) for a run to end; True if it did."""
-        return await self.invocations.wait(invocation, timeout)
+        """Wait up to ``timeout`` seconds (None: forever) for a run to end; True if it did.
+
+        A run seen ended here, by :meth:`query_action` or :meth:`list_invocations`
+        counts as read: past ``action_max_records`` read records are evicted first.
+        """
+        ended = await self.invocations.wait(invocation, timeout)
+        self.invocations.mark_read(invocation)
+        return ended
 
     def query_action(self, invocation_id: str) -> Invocation:
         """``queryaction``: the run ``invocation_id`` (NotFoundError once unknown or expired)."""
-        return self.invocations.get(invocation_id)
+        invocation = self.invocations.get(invocation_id)
+        self.invocations.mark_read(invocation)
+        return invocation
 
     def list_invocations(
         self, *, thing: str | None = None, action: str | None = None, status: str | None = None
@@ -357,7 +365,10 @@ class Servient:
         """
         if status is not None and status not in {"pending", "running", *FINISHED}:
             raise InputError(f"unknown status {status!r}", pointer="/status")
-        return self.invocations.list(thing=thing, action=action, status=status)
+        runs = self.invocations.list(thing=thing, action=action, status=status)
+        for run in runs:
+            self.invocations.mark_read(run)
+        return runs
 
     async def cancel_action(self, invocation_id: str, wait: float | None = None) -> None:
         """``cancelaction``: cancel a pending or running run; forget a finished record.
@@ -605,9 +616,7 @@ class Servient:
                     await binding.open(self)
                     self._open_bindings.append(binding)
             return
-        if self._pool_closed:
-            self._property_pool = self._new_pool()
-            self._pool_closed = False
+        self._workers.reopen()
         self.hub.bind_loop(asyncio.get_running_loop())
         await self.run_sync(self.ids.open)
         self.invocations.start()
@@ -681,8 +690,7 @@ class Servient:
             await self._close_quietly(thing)
         self._opened.clear()
         self._unreachable.clear()
-        self._property_pool.shutdown(wait=False, cancel_futures=True)
-        self._pool_closed = True
+        self._workers.close()
         self.ids.close()
 
     async def _close_quietly(self, thing: Thing) -> None:

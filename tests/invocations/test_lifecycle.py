@@ -254,7 +254,7 @@ async def test_exclusive_reject_mode_answers_503_with_retry_after(serve, lab: La
 
 
 async def test_server_stays_responsive_while_every_worker_blocks(serve, lab: Lab) -> None:
-    settings = wl.ServientSettings(action_workers=2)
+    settings = wl.ServientSettings(action_threads=2)
     async with serve([lab], settings) as (_, client):
         runs = [
             await client.post(
@@ -269,7 +269,7 @@ async def test_server_stays_responsive_while_every_worker_blocks(serve, lab: Lab
             # Answered while both workers are still blocked (only the test unblocks them).
             assert (await client.get("things/lab/properties/ping")).json() == "pong"
             listing = await client.get("actions", params={"action": "blocking"})
-            # Two workers: two runs are running, the third waits for a worker as pending.
+            # Two threads at most: two runs are running, the third waits as pending.
             statuses = sorted(run["status"] for run in listing.json())
             assert statuses == ["pending", "running", "running"]
         finally:

@@ -116,6 +116,22 @@ def _synchronous_response(invocation: Invocation) -> Response:
     return problem_response(problem, status)
 
 
+@blueprint.after_app_request
+async def _no_content_type_without_content(response: Response) -> Response:
+    """Empty answers (204, 202, ...) carry no ``Content-Type`` (WoT Profile: "not set").
+
+    Quart gives every response a default ``text/html`` type; a bodiless 202 (the
+    long-poll probe) has an unknown length, so 202/204/304 without a known length count
+    as empty (the servient never streams a body with those codes).
+    """
+    length = response.content_length
+    if "Content-Type" in response.headers and (
+        length == 0 or (response.status_code in (202, 204, 304) and length is None)
+    ):
+        del response.headers["Content-Type"]
+    return response
+
+
 @blueprint.route(routes.ACTION, methods=["GET"])
 async def list_action_runs(thing: str, name: str) -> Response:
     """LabThings-style list of one action's runs, newest first."""

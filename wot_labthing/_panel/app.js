@@ -503,6 +503,20 @@ class ActionCard {
 const isRecord = (body) =>
   body && typeof body === "object" && !Array.isArray(body) && typeof body.status === "string" && ("href" in body || "id" in body);
 
+// A run's stream sends full records (they have timeRequested) and deltas in between:
+// changed members, new log entries in logAppend and new data items in dataAppend.
+function mergeRunUpdate(previous, message) {
+  if ("timeRequested" in message || !previous) return message;
+  const { logAppend, dataAppend, ...changed } = message;
+  const merged = { ...previous, ...changed };
+  if (logAppend) merged.log = [...(previous.log || []), ...logAppend].slice(-1000);
+  if (dataAppend) {
+    const data = previous.data === undefined ? [] : Array.isArray(previous.data) ? previous.data : [previous.data];
+    merged.data = [...data, ...dataAppend];
+  }
+  return merged;
+}
+
 function problemBox(error) {
   const problem = error.problem || { title: "Request failed", detail: describe(error) };
   return h(
@@ -578,8 +592,9 @@ class RunView {
       const name = `run ${this.record.id.slice(0, 8)}`;
       const stream = openSse(new URL(link.href, this.thing.base).href, {
         onEvent: (message) => {
-          const record = JSON.parse(message.data);
-          if (!isRecord(record)) return;
+          const update = JSON.parse(message.data);
+          if (!isRecord(update)) return;
+          const record = mergeRunUpdate(this.record, update);
           this.update(record);
           if (TERMINAL.has(record.status)) {
             stream.close();
