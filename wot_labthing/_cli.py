@@ -39,6 +39,10 @@ def _serve(args: argparse.Namespace) -> int:
         config.port = args.port
     if args.no_mdns:
         config.mdns = False
+    if args.certfile or args.keyfile:
+        if not (args.certfile and args.keyfile):
+            raise WotLabthingError("give both --certfile and --keyfile")
+        config.security.certfile, config.security.keyfile = args.certfile, args.keyfile
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -74,7 +78,7 @@ def _stop_simulators(endpoints: list[Any]) -> None:
 async def _run_servient(config: ServientConfig, servient: Servient) -> int:
     from ._http import HttpServer
 
-    server = HttpServer(servient, host=config.host, port=config.port)
+    server = HttpServer(servient, host=config.host, port=config.port, security=config.security)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -112,6 +116,7 @@ async def _start_advertising(config: ServientConfig, server: Any) -> Any:
             port=server.port,
             allow_loopback=config.mdns_loopback,
             legacy=config.mdns_legacy,
+            scheme=server.scheme,
         )
     except Exception as exc:  # serving matters more than being found
         _log.warning("mDNS advertising failed, serving without it: %s", exc)
@@ -174,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port; 0 picks a free one (default 8080)")
     serve.add_argument("--no-mdns", action="store_true", help="do not advertise with zeroconf")
+    serve.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS")
+    serve.add_argument("--keyfile", help="TLS private key (PEM) of --certfile")
     serve.set_defaults(handler=_serve)
 
     td = commands.add_parser("td", help="print the TD of a Thing class")

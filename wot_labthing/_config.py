@@ -27,6 +27,7 @@ from typing import Any
 
 from ._errors import ConfigError, InputError, WotLabthingError
 from ._resources import schema_validator
+from ._security import SecurityConfig, parse_security
 from ._servient import ServientSettings
 from ._thing import Thing
 
@@ -90,6 +91,7 @@ class ServientConfig:
     things: list[ThingEntry] = field(default_factory=list)
     simulators: list[SimulatorEntry] = field(default_factory=list)
     directory: Path | None = None
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
 def parse_config(data: dict[str, Any], *, directory: Path | None = None) -> ServientConfig:
@@ -126,6 +128,7 @@ def parse_config(data: dict[str, Any], *, directory: Path | None = None) -> Serv
     if duplicates:
         raise ConfigError(f"Thing names must be unique: {', '.join(duplicates)}", entry="things")
     _parse_simulators(config, data.get("simulators", []))
+    config.security = parse_security(data.get("security"), directory=directory)
     return config
 
 

@@ -175,9 +175,11 @@ class Advertiser:
         legacy: bool = False,
         directory_path: str | None = "/.well-known/wot",
         directory_title: str | None = None,
+        scheme: str = "http",
     ) -> None:
         self.port = port
         self.host = host
+        self.scheme = scheme
         self.allow_loopback = allow_loopback
         self.legacy = legacy
         self.directory_path = directory_path
@@ -205,11 +207,13 @@ class Advertiser:
         """The services for ``record``, or for the directory when it is None."""
         if record is None:
             assert self.directory_path is not None
-            txt = {"td": self.directory_path, "type": "Directory", "scheme": "http"}
+            txt = {"td": self.directory_path, "type": "Directory", "scheme": self.scheme}
             return [self._info(DIRECTORY_TYPE, instance_name(self.directory_title), txt)]
         name = instance_name(record.title)
         infos = [
-            self._info(WOT_TYPE, name, {"td": record.td_path, "type": "Thing", "scheme": "http"})
+            self._info(
+                WOT_TYPE, name, {"td": record.td_path, "type": "Thing", "scheme": self.scheme}
+            )
         ]
         if self.legacy:
             legacy_txt = {"path": record.td_path, "id": record.thing_id or record.name}
@@ -356,6 +360,7 @@ async def advertise_servient(
     port: int,
     allow_loopback: bool = False,
     legacy: bool = False,
+    scheme: str = "http",
 ) -> Advertiser:
     """Advertise every Thing of ``servient`` and follow its adds and removes.
 
@@ -373,7 +378,9 @@ async def advertise_servient(
             description=thing.thing_description,
         )
 
-    advertiser = Advertiser(port=port, host=host, allow_loopback=allow_loopback, legacy=legacy)
+    advertiser = Advertiser(
+        port=port, host=host, allow_loopback=allow_loopback, legacy=legacy, scheme=scheme
+    )
     for thing in servient.things.values():
         await advertiser.add(record(thing))
     await advertiser.start()

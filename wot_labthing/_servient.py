@@ -50,6 +50,8 @@ class ServientSettings:
     max_body_bytes: int = 1024 * 1024
     #: Most concurrent observers (SSE and long-poll) before 503.
     max_subscribers: int = 2000
+    #: Show exception details (tracebacks, device paths) to clients; for development only.
+    debug: bool = False
 
 
 class Servient:

@@ -20,13 +20,30 @@ if TYPE_CHECKING:
     from .._servient import Servient
     from .._thing import Thing
 
-__all__ = ["directory_description", "thing_description", "thing_path"]
+__all__ = ["directory_description", "security_block", "thing_description", "thing_path"]
 
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 EVENT_STREAM = "text/event-stream"
 _SECURITY = {"securityDefinitions": {"nosec_sc": {"scheme": "nosec"}}, "security": "nosec_sc"}
 _ERRORS = [{"success": False, "contentType": PROBLEM_JSON}]
+
+
+def security_block(schemes: list[str]) -> dict[str, Any]:
+    """``securityDefinitions`` and ``security`` for the required ``schemes``.
+
+    No scheme is ``nosec``; ``basic`` and ``bearer`` together are a ``combo``
+    whose ``oneOf`` says either is accepted (credentials in the Authorization header).
+    """
+    if not schemes:
+        return dict(_SECURITY)
+    definitions: dict[str, Any] = {
+        f"{scheme}_sc": {"scheme": scheme, "in": "header"} for scheme in schemes
+    }
+    if len(schemes) == 1:
+        return {"securityDefinitions": definitions, "security": f"{schemes[0]}_sc"}
+    definitions["combo_sc"] = {"scheme": "combo", "oneOf": [f"{s}_sc" for s in schemes]}
+    return {"securityDefinitions": definitions, "security": "combo_sc"}
 
 
 def thing_path(thing_name: str) -> str:
@@ -130,11 +147,16 @@ def root_forms(thing: Thing) -> list[dict[str, Any]]:
     return forms
 
 
-def thing_description(thing: Thing, host_url: str) -> dict[str, Any]:
-    """The complete TD of ``thing`` as served from ``host_url`` (``http://host:port/``)."""
+def thing_description(
+    thing: Thing, host_url: str, security: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The complete TD of ``thing`` as served from ``host_url`` (``http://host:port/``).
+
+    ``security`` is a :func:`security_block` (default ``nosec``).
+    """
     td = interaction_model(thing)
     td["base"] = f"{host_url}{thing_path(thing.thing_name).lstrip('/')}/"
-    td.update(_SECURITY)
+    td.update(security or _SECURITY)
     builders: dict[str, Callable[[str], list[dict[str, Any]]]] = {
         "properties": lambda name: property_forms(name, thing.properties[name]),
         "actions": lambda name: action_forms(name, thing.actions[name]),
@@ -159,7 +181,9 @@ def thing_description(thing: Thing, host_url: str) -> dict[str, Any]:
     return td
 
 
-def directory_description(servient: Servient, host_url: str) -> dict[str, Any]:
+def directory_description(
+    servient: Servient, host_url: str, security: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The servient's own TD: a read-only directory whose ``things`` property lists every TD.
 
     node-wot's ``WoT.exploreDirectory(url)`` reads that property and expects the array.
@@ -180,7 +204,7 @@ def directory_description(servient: Servient, host_url: str) -> dict[str, Any]:
         "description": "A read-only Thing Description directory of the Things this servient "
         "exposes.",
         "base": host_url,
-        **_SECURITY,
+        **(security or _SECURITY),
         "properties": {
             "things": {
                 "title": "Things",

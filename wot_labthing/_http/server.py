@@ -33,10 +33,12 @@ from hypercorn.config import Config
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
 
+from .._security import SecurityConfig
 from .._servient import Servient
 from .app import create_app
 from .forms import thing_path
 from .observe import RAW_BODY
+from .security import allow_server_hosts, apply_limits, is_loopback
 
 __all__ = ["HttpServer"]
 
@@ -119,13 +121,23 @@ class HttpServer:
         servient: the Things to serve.
         host: address to bind (default loopback only).
         port: TCP port; 0 picks a free one (see :attr:`port` after start).
+        security: credentials, roles, allowed hosts, CORS and TLS files
+            (default: ``nosec``, loopback names only, no CORS, plain HTTP).
     """
 
-    def __init__(self, servient: Servient, host: str = "127.0.0.1", port: int = 8080) -> None:
+    def __init__(
+        self,
+        servient: Servient,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        security: SecurityConfig | None = None,
+    ) -> None:
         self.servient = servient
         self.host = host
         self.port = port
-        self.app = create_app(servient)
+        self.security = security or SecurityConfig()
+        self.app = create_app(servient, self.security)
         self._socket: socket.socket | None = None
         self._shutdown = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
@@ -138,7 +150,12 @@ class HttpServer:
             host = "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}/"
+        return f"{self.scheme}://{host}:{self.port}/"
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when a certificate is configured, else ``http``."""
+        return "https" if self.security.certfile else "http"
 
     def td_urls(self) -> list[str]:
         """The URL of every exposed Thing's TD."""
@@ -148,8 +165,16 @@ class HttpServer:
         """Bind, start the servient (open instruments), then accept requests."""
         self._socket = _bind(self.host, self.port)
         self.port = self._socket.getsockname()[1]
+        allow_server_hosts(self.app.config["GUARD"], self.host, self.port)
+        if not self.security.schemes and not is_loopback(self.host):
+            _log.warning(
+                "serving %s without authentication: anyone who can reach this address can "
+                "write properties and invoke actions; configure [security] users or tokens",
+                self.host,
+            )
         await self.servient.start()
         config = Config()
+        apply_limits(config, self.security)
         config.bind = [f"fd://{self._socket.fileno()}"]
         config.graceful_timeout = 2.0
         # hypercorn closes a keep-alive connection after 1000 requests by default, which

@@ -20,6 +20,12 @@ def _servient() -> Servient:
     return servient
 
 
+def _security() -> dict[str, object] | None:
+    """The TD security block the guard enforces (None: nosec)."""
+    block: dict[str, object] | None = current_app.config.get("TD_SECURITY")
+    return block
+
+
 def json_response(value: object, content_type: str = "application/json") -> Response:
     """A 200 response with strict JSON (never NaN or Infinity)."""
     return Response(dumps(value), status=200, content_type=content_type)
@@ -30,17 +36,22 @@ async def list_things() -> Response:
     """Every TD, as the directory's ``things`` property (GET and HEAD)."""
     servient = _servient()
     return json_response(
-        [thing_description(thing, request.host_url) for thing in servient.things.values()]
+        [
+            thing_description(thing, request.host_url, _security())
+            for thing in servient.things.values()
+        ]
     )
 
 
 @blueprint.route("/things/<thing>", methods=["GET"])
 async def get_thing(thing: str) -> Response:
     """One TD as ``application/td+json`` (GET and HEAD)."""
-    return json_response(thing_description(_servient().thing(thing), request.host_url), TD_JSON)
+    return json_response(
+        thing_description(_servient().thing(thing), request.host_url, _security()), TD_JSON
+    )
 
 
 @blueprint.route("/.well-known/wot", methods=["GET"])
 async def well_known() -> Response:
     """The servient's directory TD (WoT Discovery well-known introduction)."""
-    return json_response(directory_description(_servient(), request.host_url), TD_JSON)
+    return json_response(directory_description(_servient(), request.host_url, _security()), TD_JSON)
