@@ -125,3 +125,30 @@ async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def raw_exchange(port: int, request: bytes, timeout: float = 10) -> tuple[bytes, bool]:
+    """Send raw bytes to the server; the bytes received and whether the server closed first.
+
+    Reads until the server closes the connection or goes quiet after answering.
+    """
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    data = b""
+    closed = False
+    try:
+        while True:
+            wait = timeout if b"\r\n\r\n" not in data else 1.0
+            chunk = await asyncio.wait_for(reader.read(65536), wait)
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+    except TimeoutError:
+        pass
+    finally:
+        writer.close()
+    return data, closed
