@@ -76,7 +76,8 @@ async def test_methods_and_odd_paths() -> None:
             b"/" + b"a" * 5000,
         ):
             data, _ = await raw_exchange(
-                server.port, b"GET " + raw + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                server.port,
+                b"GET " + raw + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
             )
             head = data.split(b"\r\n", 1)[0]
             assert head.split()[1] in (b"400", b"414"), (raw, data[:200])

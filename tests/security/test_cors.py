@@ -89,7 +89,9 @@ async def test_no_cross_site_form_can_invoke_or_write() -> None:
                 assert response.status_code in (403, 415), response.text
                 assert_problem(response, response.status_code)
                 response = await client.post(
-                    "things/lamp/actions/toggle", content=body, headers={"Content-Type": content_type}
+                    "things/lamp/actions/toggle",
+                    content=body,
+                    headers={"Content-Type": content_type},
                 )
                 assert_problem(response, 415)
         for headers in (

@@ -19,9 +19,7 @@ async def test_spoofed_host_is_refused_before_routing() -> None:
                 response = await client.get(path, headers={"Host": host})
                 body = assert_problem(response, 421)
                 assert "evil" not in response.text and "http" not in json.dumps(body["detail"])
-        response = await client.post(
-            "things/lamp/actions/toggle", headers={"Host": "evil.example"}
-        )
+        response = await client.post("things/lamp/actions/toggle", headers={"Host": "evil.example"})
         assert_problem(response, 421)
         assert "location" not in response.headers
 
@@ -34,9 +32,10 @@ async def test_allowed_names_build_the_links() -> None:
             assert td["base"].startswith("http://") and f":{port}/things/lamp/" in td["base"]
         name = socket.gethostname().split(".")[0]
         td = (await client.get("things/lamp", headers={"Host": f"{name}.local:{port}"})).json()
-        assert td["base"] == f"http://{name}.local:{port}/things/lamp/".lower() or td[
-            "base"
-        ].lower() == f"http://{name}.local:{port}/things/lamp/".lower()
+        assert (
+            td["base"] == f"http://{name}.local:{port}/things/lamp/".lower()
+            or td["base"].lower() == f"http://{name}.local:{port}/things/lamp/".lower()
+        )
 
 
 async def test_request_without_host_gets_the_bound_address() -> None:
