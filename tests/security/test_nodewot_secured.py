@@ -14,7 +14,7 @@ from .conftest import PASSWORDS, TOKENS, security_table, serving_secured
 
 def _lines(result: Any) -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert result.returncode == 0 and not [l for l in lines if "error" in l], (
+    assert result.returncode == 0 and not [x for x in lines if "error" in x], (
         lines,
         result.stderr[-2000:],
     )
