@@ -122,3 +122,27 @@ async def test_sse_clients_that_never_read_cannot_grow_memory() -> None:
             for sock in sockets:
                 sock.close()
         await eventually(lambda: hub.subscriber_count == 0, "dead streams closed", timeout=30)
+
+
+async def test_long_poll_buffers_per_client_are_limited() -> None:
+    security = parse_security({"max_streams_per_client": 5})
+    async with serving_secured(security=security) as (server, client):
+        hub = server.servient.hub
+        path = "things/lamp/properties/level/observable"
+        statuses = []
+        for _ in range(12):  # each cookie-less HEAD probe starts a fresh buffer
+            client.cookies.clear()
+            statuses.append((await client.head(path)).status_code)
+        assert statuses[:5] == [202] * 5
+        assert set(statuses[5:]) == {503}
+        assert hub.subscriber_count == 5
+        client.cookies.clear()
+        response = await client.get(path, headers={"Cookie": "wot-longpoll=made-up"})
+        assert_problem(response, 503)
+        assert int(response.headers["retry-after"]) >= 1
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+        async with httpx.AsyncClient(base_url=server.url, transport=transport) as other:
+            assert (await other.head(path)).status_code == 202
+        # the probes expire (LONGPOLL_PROBE_GRACE) and the client may poll again
+        await eventually(lambda: hub.subscriber_count == 0, "probe buffers expired", timeout=20)
+        assert (await client.head(path)).status_code == 202

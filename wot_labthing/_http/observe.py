@@ -52,13 +52,13 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from quart import Blueprint, Quart, Response, current_app, request
 
-from .._errors import NotFoundError
+from .._errors import BusyError, NotFoundError
 from .._events import Delivery, Message, Subscription, Topic
 from .._invocations import FINISHED
 from .._jsonutil import dumps
@@ -156,6 +156,7 @@ class _Poller:
         self.last_seen = time.monotonic()
         self.closed = False
         self.polled = False
+        self.client = ""
         subscription.on_message = self._flush
         self._timer = asyncio.get_running_loop().call_later(self.grace, self._expire)
 
@@ -262,6 +263,8 @@ class _Pollers:
         self.by_token: dict[str, _Poller] = {}
         self.by_fallback: dict[tuple[str, ...], _Poller] = {}
         self.pacer = _Pacer()
+        #: Live buffers per client address: one client may not take every subscriber slot.
+        self.per_client: Counter[str] = Counter()
 
     def find(self, servient: Servient, affordance: _Affordance) -> _Poller:
         token = request.cookies.get(COOKIE)
@@ -286,18 +289,32 @@ class _Pollers:
         self, servient: Servient, affordance: _Affordance, fallback: tuple[str, ...] | None
     ) -> _Poller:
         thing, kind, name = affordance
+        client = request.remote_addr or ""
+        security = current_app.config.get("SECURITY")
+        limit = getattr(security, "max_streams_per_client", 0)
+        if limit and self.per_client[client] >= limit:
+            raise BusyError(
+                "this client holds too many long-poll subscriptions; poll with the cookie "
+                "you were given, or wait for the old ones to expire",
+                retry_after=LONGPOLL_PROBE_GRACE,
+            )
         topic = Topic.of(thing, kind, [name])
         subscription = servient.hub.subscribe(
             topic, size=min(LONGPOLL_BUFFER, servient.hub.queue_size)
         )
         poller = _Poller(self, affordance, subscription, fallback)
+        poller.client = client
+        self.per_client[client] += 1
         self.by_token[poller.token] = poller
         if fallback is not None:
             self.by_fallback[fallback] = poller
         return poller
 
     def forget(self, poller: _Poller) -> None:
-        self.by_token.pop(poller.token, None)
+        if self.by_token.pop(poller.token, None) is not None:
+            self.per_client[poller.client] -= 1
+            if self.per_client[poller.client] <= 0:
+                del self.per_client[poller.client]
         if poller.fallback_key is not None and self.by_fallback.get(poller.fallback_key) is poller:
             del self.by_fallback[poller.fallback_key]
 
