@@ -60,3 +60,12 @@ async def test_configured_hosts_and_public_url() -> None:
         run = await client.post("things/lamp/actions/warm_up", json={}, auth=OPERATOR_BASIC)
         assert run.headers["location"].startswith("https://lab.example.org:8443/actions/")
         assert_problem(await client.get("things/lamp", headers={"Host": "evil.example"}), 421)
+
+
+def test_host_names_are_normalised() -> None:
+    from wot_labthing._http.guard import split_host
+
+    assert split_host("[FE80::1%25eth0]:8083") == ("fe80::1", "8083")
+    assert split_host("fe80::1%eth0") == ("fe80::1", None)
+    assert split_host("Lab-PC.Local.:80") == ("lab-pc.local", "80")
+    assert split_host("[::1]") == ("::1", None)

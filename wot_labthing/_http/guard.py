@@ -89,7 +89,7 @@ def split_host(value: str) -> tuple[str, str | None]:
         port = port_text
     else:
         name, port = value, None
-    return name.rstrip("."), port
+    return name.split("%", 1)[0].rstrip("."), port  # an IPv6 zone (%eth0, %25eth0) is local
 
 
 class Guard:
@@ -115,7 +115,7 @@ class Guard:
 
     def allow_host(self, host: str) -> None:
         """Accept ``host`` (a name or address the server is reachable at) in ``Host``."""
-        self.allowed_hosts.add(split_host(host)[0] if not host.startswith("[") else host)
+        self.allowed_hosts.add(split_host(host)[0])
 
     # ASGI entry ---------------------------------------------------------------
 
