@@ -228,15 +228,15 @@ async def test_our_client_uses_credentials() -> None:
         url = f"{server.url}things/lamp"
         with pytest.raises(wl.WotLabthingError):
             await wl.consume(url)
-        lamp = await wl.consume(
-            url, credentials=wl.Credentials(username="otto", password=PASSWORDS["otto"])
-        )
-        await lamp.write_property("brightness", 7)
-        assert await lamp.read_property("brightness") == 7
-        watcher = await wl.consume(url, credentials=wl.Credentials(token=TOKENS["watcher"]))
-        assert await watcher.read_property("brightness") == 7
-        with pytest.raises(wl.WotLabthingError):
-            await watcher.write_property("brightness", 1)
+        operator = wl.Credentials(username="otto", password=PASSWORDS["otto"])
+        async with await wl.consume(url, credentials=operator) as lamp:
+            await lamp.write_property("brightness", 7)
+            assert await lamp.read_property("brightness") == 7
+        observer = wl.Credentials(token=TOKENS["watcher"])
+        async with await wl.consume(url, credentials=observer) as watcher:
+            assert await watcher.read_property("brightness") == 7
+            with pytest.raises(wl.WotLabthingError):
+                await watcher.write_property("brightness", 1)
 
 
 def test_hash_password_command() -> None:
