@@ -31,6 +31,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._errors import ConfigError
 
@@ -290,8 +291,15 @@ def parse_security(data: Any, *, directory: Path | None = None) -> SecurityConfi
             if key != "public_url" and directory is not None and not path.is_absolute():
                 value = str(directory / path)
             setattr(config, key, str(value))
-    if config.public_url is not None and not config.public_url.startswith(("http://", "https://")):
-        raise ConfigError("[security] public_url must start with http:// or https://")
+    if config.public_url is not None:
+        parts = urlsplit(config.public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("[security] public_url must be an http:// or https:// URL")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ConfigError(
+                "[security] public_url must be the root of a host (no path): serving under a "
+                "path prefix is not supported"
+            )
     if (config.certfile is None) != (config.keyfile is None):
         raise ConfigError("[security] give both certfile and keyfile, or neither")
     if "cache_seconds" in data:

@@ -52,6 +52,8 @@ def test_hash_and_verify() -> None:
         ({"cors_origins": ["*", "https://a.example"]}, "cannot be combined"),
         ({"certfile": "c.pem"}, "both certfile and keyfile"),
         ({"bogus": 1}, "unknown keys"),
+        ({"public_url": "https://lab.example/wot/"}, "no path"),
+        ({"public_url": "ftp://lab.example/"}, "http"),
     ],
 )
 def test_bad_security_tables_name_the_problem(table: dict[str, Any], message: str) -> None:

@@ -145,3 +145,15 @@ async def test_problem_answers_never_leak(caplog: pytest.LogCaptureFixture) -> N
             response = await client.get(path)
             assert_problem(response, 404)
             assert_no_leak(response.text)
+
+
+async def test_oversized_headers() -> None:
+    async with serving_secured(security=NOSEC) as (server, _):
+        for extra in (
+            b"X-Big: " + b"a" * 20_000 + b"\r\n",
+            b"".join(b"X-%d: 1\r\n" % i for i in range(150)),
+        ):
+            request = b"GET /things HTTP/1.1\r\nHost: localhost\r\n" + extra + b"\r\n"
+            data, _ = await raw_exchange(server.port, request)
+            assert data.split(b" ", 2)[1] in (b"400", b"431"), data[:200]
+            assert b"\r\n\r\n[" not in data  # no listing

@@ -52,6 +52,9 @@ KNOWN_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS")
 UNSAFE_METHODS = frozenset({"PUT", "POST", "DELETE"})
 #: Longest request target accepted (bytes); hypercorn bounds the whole header block.
 MAX_URL_BYTES = 4096
+#: Most header fields and header bytes accepted (h11 bounds only a head that arrives slowly).
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 16 * 1024
 REALM = "wot-labthing"
 #: Request headers a cross-origin page may send (answered in preflights).
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, Accept, Last-Event-ID, Prefer, Cache-Control"
@@ -169,6 +172,19 @@ class Guard:
                 "bad-framing",
                 "Conflicting message framing",
                 "a request must not carry both Content-Length and Transfer-Encoding",
+                scope,
+                [(b"connection", b"close")],
+            )
+        headers = scope.get("headers", [])
+        if (
+            len(headers) > MAX_HEADERS
+            or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES
+        ):
+            return _problem(
+                431,
+                "headers-too-large",
+                "Request header fields too large",
+                f"send at most {MAX_HEADERS} header fields and {MAX_HEADER_BYTES} bytes of them",
                 scope,
                 [(b"connection", b"close")],
             )
