@@ -8,6 +8,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from blockbuster import BlockBuster, BlockBusterFunction
 from jsonschema import Draft7Validator
 
 import wot_labthing as wl
@@ -23,6 +26,101 @@ ROOT = Path(__file__).parent.parent
 INTEROP_DIR = Path(__file__).parent / "interop"
 SCHEMA_PACKAGE = "wot-thing-description-types"
 IN_CI = os.environ.get("CI") == "true"
+
+
+#: Seconds a test's threads get to finish after it before they count as leaked.
+THREAD_GRACE = 10.0
+
+#: Non-daemon threads a test may leave behind, by name prefix, and why they are harmless.
+BENIGN_THREADS: dict[str, str] = {
+    "asyncio_": "the loop's default executor, shut down with the loop after the test",
+}
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail a test that leaves non-daemon threads running (they would hang interpreter exit).
+
+    Threads still finishing get ``THREAD_GRACE`` seconds (joined, not slept).
+    """
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + THREAD_GRACE
+    leaked = [
+        thread
+        for thread in threading.enumerate()
+        if thread not in before
+        and not thread.daemon
+        and not thread.name.startswith(tuple(BENIGN_THREADS))
+    ]
+    for thread in leaked:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = sorted(thread.name for thread in leaked if thread.is_alive())
+    if alive:
+        pytest.fail(f"the test left non-daemon threads running: {alive}")
+
+
+#: Path look-ups blockbuster also reports: microseconds on a local disk (quart calls some
+#: when an app is made), not the blocking we look for (sleeps, sockets, serial reads, waits).
+PATH_METADATA_CALLS = (
+    "os.access",
+    "os.getcwd",
+    "os.listdir",
+    "os.path.abspath",
+    "os.path.islink",
+    "os.path.ismount",
+    "os.path.sameopenfile",
+    "os.path.samestat",
+    "os.readlink",
+    "os.scandir",
+    "os.stat",
+    "os.statvfs",
+)
+
+
+def _checked(blockbuster: BlockBuster) -> list[BlockBusterFunction]:
+    return [f for name, f in blockbuster.functions.items() if name not in PATH_METADATA_CALLS]
+
+
+@pytest.fixture(scope="session")
+def loop_blocking_checks() -> Iterator[BlockBuster]:
+    """blockbuster, set up once per session (patching ~60 functions takes ~20 ms)."""
+    # things/simulators/ are the tests' fake instruments, driven from test code
+    blockbuster = BlockBuster(["wot_labthing", "things"], excluded_modules=["things.simulators"])
+    for function in blockbuster.functions.values():
+        # importing a module reads files; the lazy exports import on first use
+        function.can_block_in("importlib._bootstrap>", "_find_and_load")
+        # a shipped schema is read once, then cached (the TD schema on the first consume)
+        function.can_block_in("wot_labthing/_resources.py", "load_schema")
+        function.can_block_in("wot_labthing/_td.py", "official_td_schema")
+    for function in _checked(blockbuster):
+        function.activate()
+    try:
+        yield blockbuster
+    finally:
+        blockbuster.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_on_the_loop(
+    request: pytest.FixtureRequest, loop_blocking_checks: BlockBuster
+) -> Iterator[None]:
+    """Fail a blocking call (sleep, file or socket I/O, lock waits) made by our code on a loop.
+
+    blockbuster patches the blocking functions; it raises ``BlockingError`` when one
+    is called from ``wot_labthing`` or ``things`` code (drivers, not the simulators)
+    in a thread running an event loop. Tests that block a loop on purpose carry
+    ``@pytest.mark.allow_blocking``.
+    """
+    if not request.node.get_closest_marker("allow_blocking"):
+        yield
+        return
+    loop_blocking_checks.deactivate()
+    try:
+        yield
+    finally:
+        for function in _checked(loop_blocking_checks):
+            function.activate()
 
 
 def require_node() -> str:

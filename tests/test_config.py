@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 import wot_labthing as wl
 from wot_labthing._config import (
+    ServientConfig,
     build_things,
+    config_schema,
     load_config,
     parse_config,
     resolve_simulator_references,
@@ -78,6 +81,9 @@ def test_kwargs_identity_and_local_modules(tmp_path: Path) -> None:
     [
         ("[servient]\nport = 'x'\n", "port"),
         ("[servient]\nbogus = 1\n", "bogus"),
+        ("[servient]\nproperty_workers = 0\n", "property_workers"),
+        ("[servient]\naction_wait = -1\n", "action_wait"),
+        ("[servient]\nlog_level = 'LOUD'\n", "log_level"),
         ('[[things]]\nname = "a"\n', "class"),
         ('[[things]]\nclass = "no_such_module_xyz:Thing"\nname = "ghost"\n', "ghost"),
         ('[[things]]\nclass = "wot_labthing:NoSuch"\nname = "ghost"\n', "has no 'NoSuch'"),
@@ -148,3 +154,18 @@ def test_simulator_kind_is_checked(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text('[[simulators]]\nname = "b"\nsimulator = "x"\nkind = "usb"\n')
     with pytest.raises(wl.ConfigError, match="kind"):
         load_config(tmp_path / "c.toml")
+
+
+def test_the_servient_table_schema_is_generated_from_the_dataclasses() -> None:
+    section = config_schema()["properties"]["servient"]
+    assert section["additionalProperties"] is False
+    properties = section["properties"]
+    settings = {f.name for f in dataclasses.fields(wl.ServientSettings)}
+    assert settings <= set(properties), "every settings field is a config key"
+    assert properties["max_body_bytes"] == {"type": "integer", "minimum": 1}
+    assert properties["action_wait"] == {"type": "number", "minimum": 0}
+    assert properties["port"] == {"type": "integer", "minimum": 0, "maximum": 65535}
+    assert properties["log_level"]["enum"] == ["DEBUG", "INFO", "WARNING", "ERROR"]
+    serve_keys = {f.name for f in dataclasses.fields(ServientConfig) if f.metadata}
+    assert serve_keys == {"host", "port", "mdns", "mdns_loopback", "mdns_legacy", "log_level"}
+    assert not {"things", "simulators", "settings", "directory"} & set(properties)

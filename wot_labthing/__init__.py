@@ -3,21 +3,19 @@
 ``import wot_labthing as wl``; declare a :class:`Thing` subclass with
 :func:`property`, :func:`action` and :func:`event`, and serve it with
 :class:`HttpServer` or the ``wot-labthing serve`` command.
+
+The core (Things, affordances, schemas, the servient) is imported at once; the HTTP
+server, the client and discovery are imported on first use (PEP 562), so a driver
+module that only declares a Thing does not pay for quart, httpx or zeroconf.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._affordances import action, event
 from ._affordances import thing_property as property
-from ._consumed import (
-    ActionHandle,
-    ConsumedThing,
-    Credentials,
-    Subscription,
-    SyncActionHandle,
-    SyncConsumedThing,
-    SyncSubscription,
-    consume,
-    consume_sync,
-)
 from ._context import (
     abort_hook,
     cancellable_sleep,
@@ -27,7 +25,6 @@ from ._context import (
     update_task_data,
     update_task_progress,
 )
-from ._discovery import DiscoveredThing, discover, discover_sync
 from ._errors import (
     ActionTimeoutError,
     BusyError,
@@ -46,13 +43,45 @@ from ._errors import (
     TDError,
     WotLabthingError,
 )
-from ._http import HttpServer
 from ._invocations import Invocation
 from ._schema import Constraints
 from ._servient import Servient, ServientSettings
 from ._td import validate_td
 from ._thing import Thing
 from ._transport import SerialTransport, find_serial_port
+
+if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
+    from ._consumed import (
+        ActionHandle,
+        ConsumedThing,
+        Credentials,
+        Subscription,
+        SyncActionHandle,
+        SyncConsumedThing,
+        SyncSubscription,
+        consume,
+        consume_sync,
+    )
+    from ._discovery import DiscoveredThing, MdnsAdvertising, discover, discover_sync
+    from ._http import HttpServer
+
+#: Public name -> the private module that defines it, imported on first access.
+_LAZY = {
+    "ActionHandle": "._consumed",
+    "ConsumedThing": "._consumed",
+    "Credentials": "._consumed",
+    "Subscription": "._consumed",
+    "SyncActionHandle": "._consumed",
+    "SyncConsumedThing": "._consumed",
+    "SyncSubscription": "._consumed",
+    "consume": "._consumed",
+    "consume_sync": "._consumed",
+    "DiscoveredThing": "._discovery",
+    "MdnsAdvertising": "._discovery",
+    "discover": "._discovery",
+    "discover_sync": "._discovery",
+    "HttpServer": "._http",
+}
 
 __all__ = [
     "ActionHandle",
@@ -72,6 +101,7 @@ __all__ = [
     "InstrumentTimeoutError",
     "Invocation",
     "InvocationCancelled",
+    "MdnsAdvertising",
     "NotAllowedError",
     "NotFiniteError",
     "NotFoundError",
@@ -103,3 +133,18 @@ __all__ = [
     "update_task_progress",
     "validate_td",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a lazily loaded public name on first access (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    """The public API (loaded or not) and the module's own dunder names, not its imports."""
+    return sorted(set(__all__) | {name for name in globals() if name.startswith("__")})

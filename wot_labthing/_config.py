@@ -10,23 +10,29 @@ A config lists Things as ``"module:Class"`` with a name and keyword arguments::
     name = "stage"
     kwargs = { port = "/dev/ttyUSB0" }
 
-The file is checked against ``td_schemas/servient-config.schema.json`` and every
-error names the offending entry. Modules next to the config file are importable,
+The file is checked against ``td_schemas/servient-config.schema.json``, whose
+``[servient]`` table is generated from the :class:`ServientConfig` and
+:class:`ServientSettings` dataclasses (:func:`config_schema`), and every error
+names the offending entry. Modules next to the config file are importable,
 so a lab can keep its own Thing classes beside its config.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import importlib
 import sys
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from ._errors import ConfigError, InputError, WotLabthingError
-from ._resources import schema_validator
+from ._resources import load_schema
+from ._schema import Constraints, SchemaValidator, schema_for
 from ._security import SecurityConfig, parse_security
 from ._servient import ServientSettings
 from ._thing import Thing
@@ -37,6 +43,7 @@ __all__ = [
     "SimulatorEntry",
     "ThingEntry",
     "build_things",
+    "config_schema",
     "load_config",
     "parse_config",
     "resolve_simulator_references",
@@ -77,16 +84,30 @@ class SimulatorEntry:
 SIMULATOR_REFERENCE = "simulator:"
 
 
+#: Marks a :class:`ServientConfig` field as a key of the config's ``[servient]`` table.
+_KEY = {"servient_key": True}
+
+
 @dataclass
 class ServientConfig:
-    """A parsed configuration: where to serve, servient settings and the Things."""
+    """A parsed configuration: where to serve, servient settings and the Things.
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    mdns: bool = True
-    mdns_loopback: bool = False
-    mdns_legacy: bool = False
-    log_level: str = "INFO"
+    Fields marked ``servient_key`` are keys of the ``[servient]`` table, like every
+    field of :class:`ServientSettings`; their schema comes from their annotations.
+    """
+
+    host: Annotated[str, Constraints(min_length=1)] = field(default="127.0.0.1", metadata=_KEY)
+    port: Annotated[int, Constraints(minimum=0, maximum=65535)] = field(default=8080, metadata=_KEY)
+    mdns: Annotated[bool, "Advertise the Things with DNS-SD (zeroconf)."] = field(
+        default=True, metadata=_KEY
+    )
+    mdns_loopback: Annotated[bool, "Advertise even when bound to loopback only."] = field(
+        default=False, metadata=_KEY
+    )
+    mdns_legacy: Annotated[bool, "Also advertise _labthing._tcp records."] = field(
+        default=False, metadata=_KEY
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = field(default="INFO", metadata=_KEY)
     settings: ServientSettings = field(default_factory=ServientSettings)
     things: list[ThingEntry] = field(default_factory=list)
     simulators: list[SimulatorEntry] = field(default_factory=list)
@@ -94,10 +115,47 @@ class ServientConfig:
     security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
+def _servient_keys() -> list[str]:
+    return [f.name for f in dataclasses.fields(ServientConfig) if f.metadata.get("servient_key")]
+
+
+def servient_section_schema() -> dict[str, Any]:
+    """The JSON Schema of the ``[servient]`` table, generated from the dataclasses.
+
+    Built by ``_schema.schema_for`` from the annotations of the ``servient_key``
+    fields of :class:`ServientConfig` and of every :class:`ServientSettings` field.
+    """
+    hints = typing.get_type_hints(ServientConfig, include_extras=True)
+    properties = {
+        name: schema_for(hints[name], where=f"ServientConfig.{name}") for name in _servient_keys()
+    }
+    properties.update(schema_for(ServientSettings, where="ServientSettings")["properties"])
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def config_schema() -> dict[str, Any]:
+    """The whole config schema, with the ``[servient]`` table generated.
+
+    Things and simulators come from ``td_schemas/servient-config.schema.json``;
+    the ``[servient]`` keys from :func:`servient_section_schema`.
+    """
+    schema = copy.deepcopy(load_schema("servient-config.schema.json"))
+    section = schema["properties"]["servient"]
+    generated = servient_section_schema()
+    section["properties"] = {**section.get("properties", {}), **generated["properties"]}
+    section["additionalProperties"] = False
+    return schema
+
+
+@functools.cache
+def _config_validator() -> SchemaValidator:
+    return SchemaValidator(config_schema())
+
+
 def parse_config(data: dict[str, Any], *, directory: Path | None = None) -> ServientConfig:
     """Validate a decoded config and turn it into a :class:`ServientConfig`."""
     try:
-        schema_validator("servient-config.schema.json").validate(data)
+        _config_validator().validate(data)
     except InputError as exc:
         raise ConfigError(
             str(exc).replace("invalid value", "invalid config"),
@@ -105,7 +163,7 @@ def parse_config(data: dict[str, Any], *, directory: Path | None = None) -> Serv
         ) from None
     section = dict(data.get("servient", {}))
     config = ServientConfig(directory=directory)
-    for key in ("host", "port", "mdns", "mdns_loopback", "mdns_legacy", "log_level"):
+    for key in _servient_keys():
         if key in section:
             setattr(config, key, section.pop(key))
     settings_fields = {f.name for f in dataclasses.fields(ServientSettings)}

@@ -2,8 +2,11 @@
 
 Every error the library raises on purpose derives from :class:`WotLabthingError`.
 Errors carry fields (thing, affordance, invocation id, JSON pointer, port) so
-that callers can react without parsing messages; only the HTTP binding maps
-them to status codes and RFC 9457 problem bodies.
+that callers can react without parsing messages. Each class also carries, as
+the one table of what it means to a client, its RFC 9457 problem slug
+(``problem_slug``, the tail of the problem ``type`` URI), ``problem_title``
+and ``http_status``; ``_problems.py`` builds problem objects and the HTTP
+binding answers with the status from these, and nothing else maps them.
 
 ::
 
@@ -30,7 +33,7 @@ them to status codes and RFC 9457 problem bodies.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "ActionTimeoutError",
@@ -55,12 +58,20 @@ __all__ = [
 class WotLabthingError(Exception):
     """Base class of every error wot-labthing raises on purpose."""
 
+    problem_slug: ClassVar[str] = "internal-error"
+    problem_title: ClassVar[str] = "Internal error"
+    http_status: ClassVar[int] = 500
+
 
 class DefinitionError(WotLabthingError, TypeError):
     """A Thing class declares an affordance wrongly.
 
     Raised when the class is defined, never on the first request.
     """
+
+    problem_slug: ClassVar[str] = "definition-error"
+    problem_title: ClassVar[str] = "Thing definition error"
+    http_status: ClassVar[int] = 500
 
 
 class ConfigError(WotLabthingError):
@@ -74,6 +85,10 @@ class ConfigError(WotLabthingError):
 class NotFoundError(WotLabthingError, LookupError):
     """An unknown Thing, affordance or invocation was named."""
 
+    problem_slug: ClassVar[str] = "not-found"
+    problem_title: ClassVar[str] = "Not found"
+    http_status: ClassVar[int] = 404
+
     def __init__(self, message: str, *, kind: str = "resource", name: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
@@ -86,6 +101,10 @@ class InputError(WotLabthingError, ValueError):
     ``pointer`` is the RFC 6901 JSON pointer of the offending field inside the
     value (``""`` for the value itself).
     """
+
+    problem_slug: ClassVar[str] = "invalid-input"
+    problem_title: ClassVar[str] = "Invalid input"
+    http_status: ClassVar[int] = 400
 
     def __init__(
         self,
@@ -104,6 +123,10 @@ class InputError(WotLabthingError, ValueError):
 class NotAllowedError(WotLabthingError):
     """The operation is not offered by this affordance (e.g. writing a read-only property)."""
 
+    problem_slug: ClassVar[str] = "not-allowed"
+    problem_title: ClassVar[str] = "Operation not allowed"
+    http_status: ClassVar[int] = 405
+
     def __init__(self, message: str, *, allowed: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.allowed = allowed
@@ -112,9 +135,17 @@ class NotAllowedError(WotLabthingError):
 class NotFiniteError(WotLabthingError, ValueError):
     """A value holds NaN or Infinity, which JSON (RFC 8259) cannot carry."""
 
+    problem_slug: ClassVar[str] = "not-finite"
+    problem_title: ClassVar[str] = "Value is not finite"
+    http_status: ClassVar[int] = 500
+
 
 class BusyError(WotLabthingError):
     """The Thing is busy with an exclusive action; retry after ``retry_after`` seconds."""
+
+    problem_slug: ClassVar[str] = "busy"
+    problem_title: ClassVar[str] = "Thing is busy"
+    http_status: ClassVar[int] = 503
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -124,9 +155,17 @@ class BusyError(WotLabthingError):
 class ActionTimeoutError(WotLabthingError, TimeoutError):
     """An action ran longer than its declared ``timeout``."""
 
+    problem_slug: ClassVar[str] = "action-timeout"
+    problem_title: ClassVar[str] = "Action timed out"
+    http_status: ClassVar[int] = 504
+
 
 class InstrumentError(WotLabthingError):
     """The instrument could not do what was asked."""
+
+    problem_slug: ClassVar[str] = "instrument-error"
+    problem_title: ClassVar[str] = "Instrument error"
+    http_status: ClassVar[int] = 502
 
     def __init__(self, message: str, *, port: str | None = None, command: str | None = None):
         super().__init__(message)
@@ -137,9 +176,17 @@ class InstrumentError(WotLabthingError):
 class InstrumentTimeoutError(InstrumentError, TimeoutError):
     """The instrument sent no (complete) reply within the timeout."""
 
+    problem_slug: ClassVar[str] = "instrument-timeout"
+    problem_title: ClassVar[str] = "Instrument did not answer in time"
+    http_status: ClassVar[int] = 504
+
 
 class DisconnectedError(InstrumentError, ConnectionError):
     """The instrument's port vanished or cannot be opened."""
+
+    problem_slug: ClassVar[str] = "disconnected"
+    problem_title: ClassVar[str] = "Instrument disconnected"
+    http_status: ClassVar[int] = 503
 
 
 class ConsumerError(WotLabthingError):
@@ -165,3 +212,7 @@ class InvocationCancelled(BaseException):
     It derives from :class:`BaseException` so a user's ``except Exception``
     cannot swallow it, like :class:`asyncio.CancelledError`.
     """
+
+    problem_slug: ClassVar[str] = "cancelled"
+    problem_title: ClassVar[str] = "Action cancelled"
+    http_status: ClassVar[int] = 409

@@ -105,11 +105,6 @@ class Invocation:
         return self.affordance.name
 
     @property
-    def path(self) -> str:
-        """The record's absolute path on an HTTP servient (``/actions/{id}``)."""
-        return f"/actions/{self.id}"
-
-    @property
     def is_finished(self) -> bool:
         """True once the run has completed or failed."""
         return self.status in FINISHED
@@ -173,14 +168,15 @@ class Invocation:
                 target=_run_hook, args=(hook, self.id), name="wot-abort", daemon=True
             ).start()
 
-    def as_record(self, base_url: str = "") -> dict[str, Any]:
-        """The invocation record (JSON), with hrefs under ``base_url`` (``http://h:p/``)."""
-        href = f"{base_url.rstrip('/')}{self.path}"
+    def as_record(self) -> dict[str, Any]:
+        """The invocation record (JSON), protocol-neutral: it names the run by ``id``.
+
+        A binding adds how to reach it (the HTTP binding adds ``href`` and ``links``).
+        """
         record: dict[str, Any] = {
             "id": self.id,
             "thing": self.thing_name,
             "action": self.action,
-            "href": href,
             "status": self.status,
             "input": self.input,
             "output": self.output,
@@ -190,28 +186,9 @@ class Invocation:
             "timeRequested": rfc3339(self.time_requested),
             "timeStarted": rfc3339(self.time_started) if self.time_started else None,
             "timeEnded": rfc3339(self.time_ended) if self.time_ended else None,
-            "links": [{"rel": "self", "href": href, "methods": ["GET", "DELETE"]}],
         }
-        if not self.is_finished:  # the run's live updates (SSE), while there are any to come
-            record["links"].append(
-                {
-                    "rel": "events",
-                    "href": f"{href}/events",
-                    "type": "text/event-stream",
-                    "methods": ["GET"],
-                }
-            )
         if self.data is not None:
             record["data"] = self.data
-        if self.status == COMPLETED and self.affordance.output_schema is not None:
-            record["links"].append(
-                {
-                    "rel": "output",
-                    "href": f"{href}/output",
-                    "type": self.affordance.content_type,
-                    "methods": ["GET"],
-                }
-            )
         return record
 
 

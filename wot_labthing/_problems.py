@@ -1,9 +1,10 @@
-"""RFC 9457 problem objects built from exceptions, without HTTP status codes.
+"""RFC 9457 problem objects built from exceptions (slug, title and status per class).
 
 Failed invocations record their error as a problem object, and the HTTP
-binding sends the same objects as ``application/problem+json`` with a status it
-chooses (see ``_http/problems.py``). The ``type`` URIs tell clients the kind of
-failure, e.g. a cancelled run from a crashed one.
+binding sends the same objects as ``application/problem+json`` with the status
+the exception's class declares (``_errors.py`` holds the one table). The
+``type`` URIs tell clients the kind of failure, e.g. a cancelled run from a
+crashed one.
 """
 
 from __future__ import annotations
@@ -12,39 +13,27 @@ import asyncio
 import re
 from typing import Any
 
-from ._errors import (
-    ActionTimeoutError,
-    BusyError,
-    DefinitionError,
-    DisconnectedError,
-    InputError,
-    InstrumentError,
-    InstrumentTimeoutError,
-    InvocationCancelled,
-    NotAllowedError,
-    NotFiniteError,
-    NotFoundError,
-)
+from ._errors import InvocationCancelled, WotLabthingError
 
-__all__ = ["PROBLEM_TYPE_PREFIX", "problem_for", "problem_type", "public_problem"]
+__all__ = ["PROBLEM_TYPE_PREFIX", "http_status", "problem_for", "problem_type", "public_problem"]
 
 #: Every problem ``type`` of wot-labthing starts with this URI prefix.
 PROBLEM_TYPE_PREFIX = "urn:wot-labthing:problem:"
 
-_KINDS: list[tuple[type[BaseException], str, str]] = [
-    (InputError, "invalid-input", "Invalid input"),
-    (NotFoundError, "not-found", "Not found"),
-    (NotAllowedError, "not-allowed", "Operation not allowed"),
-    (NotFiniteError, "not-finite", "Value is not finite"),
-    (BusyError, "busy", "Thing is busy"),
-    (ActionTimeoutError, "action-timeout", "Action timed out"),
-    (InstrumentTimeoutError, "instrument-timeout", "Instrument did not answer in time"),
-    (DisconnectedError, "disconnected", "Instrument disconnected"),
-    (InstrumentError, "instrument-error", "Instrument error"),
-    (InvocationCancelled, "cancelled", "Action cancelled"),
-    (asyncio.CancelledError, "cancelled", "Action cancelled"),
-    (DefinitionError, "definition-error", "Thing definition error"),
-]
+
+def _kind(exc: BaseException) -> type[WotLabthingError] | type[InvocationCancelled] | None:
+    """The class whose slug, title and status describe ``exc`` (None: an internal error)."""
+    if isinstance(exc, WotLabthingError):
+        return type(exc)
+    if isinstance(exc, InvocationCancelled | asyncio.CancelledError):
+        return InvocationCancelled
+    return None
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status that reports ``exc`` (from its class; 500 for anything else)."""
+    kind = _kind(exc)
+    return kind.http_status if kind is not None else WotLabthingError.http_status
 
 
 def problem_type(slug: str) -> str:
@@ -54,10 +43,8 @@ def problem_type(slug: str) -> str:
 
 def problem_for(exc: BaseException) -> dict[str, Any]:
     """An RFC 9457 problem object describing ``exc`` (no ``status``; bindings add it)."""
-    slug, title = next(
-        ((slug, title) for cls, slug, title in _KINDS if isinstance(exc, cls)),
-        ("internal-error", "Internal error"),
-    )
+    kind = _kind(exc) or WotLabthingError
+    slug, title = kind.problem_slug, kind.problem_title
     detail = str(exc) or type(exc).__name__
     problem: dict[str, Any] = {"type": problem_type(slug), "title": title, "detail": detail}
     if slug == "internal-error":

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import serial
 from serial.tools import list_ports
 
+from ._backoff import backoff_delay
 from ._errors import DisconnectedError, InstrumentError, InstrumentTimeoutError
 
 __all__ = ["SerialTransport", "find_serial_port"]
@@ -183,7 +184,7 @@ class SerialTransport:
         self._lock = _lock_for(self.name)
         self._port: PortLike | None = None
         self._connecting = False
-        self._retry_delay = 0.0
+        self._failures = 0
         self._next_attempt = 0.0
         self._last_failure = ""
 
@@ -211,7 +212,7 @@ class SerialTransport:
         """Close the port; safe to call twice, and the next use reopens it."""
         with self._lock:
             self._drop_port()
-            self._retry_delay = 0.0
+            self._failures = 0
             self._next_attempt = 0.0
 
     def _open_port(self) -> PortLike:
@@ -257,15 +258,16 @@ class SerialTransport:
                 raise
             finally:
                 self._connecting = False
-        self._retry_delay = 0.0
+        self._failures = 0
         port = self._port
         if port is None:  # on_connect lost the device again
             raise DisconnectedError(f"{self.name} vanished while connecting", port=self.name)
         return port
 
     def _back_off(self, reason: str) -> None:
-        self._retry_delay = min(self.reconnect_max, max(self.reconnect_min, self._retry_delay * 2))
-        self._next_attempt = time.monotonic() + self._retry_delay
+        delay = backoff_delay(self._failures, first=self.reconnect_min, maximum=self.reconnect_max)
+        self._failures += 1
+        self._next_attempt = time.monotonic() + delay
         self._last_failure = reason
 
     def _drop_port(self) -> None:

@@ -125,6 +125,7 @@ async def running_peer() -> AsyncIterator[str]:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    sock.listen()  # connections queue from now on: no need to wait for hypercorn to start
     base = f"http://127.0.0.1:{sock.getsockname()[1]}/"
     config = Config()
     config.bind = [f"fd://{sock.fileno()}"]
@@ -132,7 +133,6 @@ async def running_peer() -> AsyncIterator[str]:
     config.graceful_timeout = 1.0
     stop = asyncio.Event()
     task = asyncio.create_task(serve(create_peer(base), config, shutdown_trigger=stop.wait))
-    await asyncio.sleep(0.05)
     try:
         yield base + "td"
     finally:

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from wot_labthing._cli_client import ProgressBar, add_client_commands
+from wot_labthing._cli.client import ProgressBar, add_client_commands
 
 from ..conftest import ROOT, demo_servient
 

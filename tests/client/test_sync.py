@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -9,6 +12,7 @@ import pytest
 
 import wot_labthing as wl
 from wot_labthing._consumed import SyncConsumedThing, consume_sync
+from wot_labthing._consumed.sync import Portal
 
 from ..conftest import demo_servient
 
@@ -53,6 +57,7 @@ def test_invoke_action_timeout_and_errors(stage: SyncConsumedThing) -> None:
         stage.write_property("speed", -1)
 
 
+@pytest.mark.allow_blocking  # a notebook cell blocks its loop while the facade works
 async def test_works_inside_a_running_event_loop(stage_url: str) -> None:
     """Notebooks run a loop in the main thread; the facade keeps its own in a thread."""
     with consume_sync(stage_url) as stage:
@@ -68,3 +73,33 @@ def test_close_is_idempotent_and_stops_the_thread(stage_url: str) -> None:
     assert {thread.name for thread in threading.enumerate()} <= before
     with pytest.raises(RuntimeError, match="closed"):
         stage.read_property("position")
+
+
+def test_an_interrupted_call_has_stopped_when_it_raises() -> None:
+    portal = Portal()
+    stopped = threading.Event()
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            stopped.set()
+
+    try:
+        with pytest.raises(TimeoutError):
+            portal.call(slow(), timeout=0.05)
+        assert stopped.is_set()
+        assert portal.call(asyncio.sleep(0, "still usable")) == "still usable"
+    finally:
+        portal.close()
+
+
+def test_a_script_that_never_closes_still_exits(stage_url: str) -> None:
+    """The portal thread is a daemon: forgetting close() must not hang the interpreter."""
+    code = (
+        f"import wot_labthing as wl\nprint(wl.consume_sync({stage_url!r}).read_property('speed'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert float(done.stdout)

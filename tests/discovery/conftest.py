@@ -225,7 +225,7 @@ def lan() -> Iterator[Lan]:
 
 
 def _has_link_local(lan: Lan) -> bool:
-    for _ in range(20):  # addresses appear once the link is up; bounded wait
+    for _ in range(100):  # addresses appear once the link is up; bounded wait (10 s)
         show = lan.run(lan.server, ["ip", "-6", "-o", "addr", "show", "scope", "link"])
         if "fe80:" in show.stdout:
             return True

@@ -11,22 +11,26 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import ifaddr
 import pytest
 from zeroconf import NonUniqueNameException, ServiceInfo
 
 import wot_labthing as wl
-from wot_labthing import _discovery
+from wot_labthing._cli import compose
+from wot_labthing._config import ServientConfig
 from wot_labthing._discovery import (
     DIRECTORY_TYPE,
     LEGACY_TYPE,
     WOT_TYPE,
     Advertiser,
+    MdnsAdvertising,
     ThingRecord,
-    advertise_servient,
     advertised_addresses,
     instance_name,
 )
+from wot_labthing._discovery import advertiser as _discovery
+from wot_labthing._lifecycle import Endpoint
 
 STAGE = ThingRecord("stage", "Simulated stage", "/things/stage", "urn:uuid:1", "A stage.")
 METER = ThingRecord("meter", "Simulated meter", "/things/meter", "urn:uuid:2")
@@ -290,11 +294,16 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_advertise_servient_follows_things_added_and_removed_while_serving(
+def endpoint(host: str, port: int) -> Endpoint:
+    return Endpoint("http", host, port, lambda name: f"/things/{name}", "/.well-known/wot")
+
+
+async def test_the_servient_advertiser_follows_things_added_and_removed_while_serving(
     fake_zeroconf: type[FakeZeroconf],
 ) -> None:
     servient = wl.Servient([Lamp(name="left", title="Left lamp")])
-    advertiser = await advertise_servient(servient, host="10.0.0.5", port=8080)
+    mdns = MdnsAdvertising()
+    await mdns.open(servient, [endpoint("10.0.0.5", 8080)])
     [zc] = fake_zeroconf.instances
     left = zc.registered["Left lamp._wot._tcp.local."]
     assert txt(left)["td"] == "/things/left"
@@ -304,5 +313,45 @@ async def test_advertise_servient_follows_things_added_and_removed_while_serving
     servient.remove("left")
     await settle()
     assert zc.goodbyes == ["Left lamp._wot._tcp.local."]
-    await advertiser.close()
+    await mdns.close()
     assert zc.closed and zc.registered == {}
+    servient.add(Lamp(name="late", title="Late lamp"))  # no longer followed
+    await settle()
+    assert "Late lamp._wot._tcp.local." not in zc.registered
+
+
+async def advertised_then_shut_down(
+    servient: wl.Servient, server: wl.HttpServer, zeroconf: type[FakeZeroconf]
+) -> list[str]:
+    """Run ``servient``; return the port each Thing was advertised with, check the goodbyes."""
+    async with servient:
+        [zc] = zeroconf.instances
+        info = zc.registered["Left lamp._wot._tcp.local."]
+        assert txt(info)["td"] == "/things/left" and info.port == server.port
+        directory = zc.registered[f"{instance_name('Lab')}._wot._tcp.local."]
+        assert txt(directory)["td"] == "/.well-known/wot"
+        async with httpx.AsyncClient(base_url=server.url, trust_env=False) as client:
+            assert (await client.get(txt(info)["td"])).status_code == 200
+        registered = sorted(zc.registered)
+    assert zc.closed and zc.registered == {}
+    assert sorted(zc.goodbyes) == registered, "every record said goodbye"
+    assert server.endpoint is None, "the HTTP binding stopped with the servient"
+    return registered
+
+
+async def test_an_embedded_servient_is_advertised_and_shut_down_like_the_cli_s(
+    fake_zeroconf: type[FakeZeroconf],
+) -> None:
+    embedded = wl.Servient([Lamp(name="left", title="Left lamp")])
+    server = wl.HttpServer(embedded, host="127.0.0.1", port=0)
+    embedded.add_advertiser(MdnsAdvertising(allow_loopback=True, directory_title="Lab"))
+    by_hand = await advertised_then_shut_down(embedded, server, fake_zeroconf)
+
+    fake_zeroconf.instances = []
+    config = ServientConfig(host="127.0.0.1", port=0, mdns=True, mdns_loopback=True)
+    cli = wl.Servient([Lamp(name="left", title="Left lamp")])
+    cli_server = compose(config, cli)
+    for advertiser in cli.advertisers:  # the same title, to compare the record names
+        assert isinstance(advertiser, MdnsAdvertising)
+        advertiser.directory_title = "Lab"
+    assert await advertised_then_shut_down(cli, cli_server, fake_zeroconf) == by_hand

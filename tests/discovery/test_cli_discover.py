@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from wot_labthing import _cli_discover
+from wot_labthing._cli import discover as _cli_discover
 from wot_labthing._discovery import DiscoveredThing
 
 FOUND = [

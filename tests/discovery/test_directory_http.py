@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import wot_labthing as wl
-from wot_labthing._discovery import _Discovery, _merge, _Service
+from wot_labthing._discovery.browser import _Discovery, _merge, _Service
 
 
 class Lamp(wl.Thing):

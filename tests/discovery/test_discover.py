@@ -12,16 +12,8 @@ import httpx
 import pytest
 from zeroconf import ServiceInfo
 
-from wot_labthing._discovery import (
-    DIRECTORY_TYPE,
-    WOT_TYPE,
-    DiscoveredThing,
-    _Discovery,
-    _merge,
-    _Service,
-    _service_urls,
-    discover_sync,
-)
+from wot_labthing._discovery import DIRECTORY_TYPE, WOT_TYPE, DiscoveredThing, discover_sync
+from wot_labthing._discovery.browser import _Discovery, _merge, _Service, _service_urls
 
 HOST = "http://10.0.0.5:8080"
 
@@ -99,8 +91,8 @@ async def test_a_directory_lists_its_things_each_with_its_own_td_url() -> None:
     assert found == {
         "Stage": (f"{HOST}/things/stage", True),
         "Meter": (f"{HOST}/things/meter", True),
-        # not among the directory's item links: only the listing says where it is
-        "Other": (f"{HOST}/things", False),
+        # not among the directory's item links: known only through the directory
+        "Other": (f"{HOST}/.well-known/wot", False),
     }
     assert all(thing.via == f"{HOST}/.well-known/wot" for thing, _ in discovery.found)
     assert calls == [f"{HOST}/.well-known/wot", f"{HOST}/things"]

@@ -22,7 +22,7 @@ THINGS = {
     "Keysight 34401A multimeter (simulated)": "meter",
 }
 DISCOVER = (
-    "import sys, json; from wot_labthing._cli_discover import discover_command;"
+    "import sys, json; from wot_labthing._cli.discover import discover_command;"
     " sys.exit(discover_command({timeout}, True))"
 )
 

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import wot_labthing as wl
-from wot_labthing._http import observe as observe_module
+from wot_labthing._http import longpoll as observe_module
 
 from .conftest import Sensor, eventually, sse_events
 

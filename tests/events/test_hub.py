@@ -75,13 +75,11 @@ async def test_slow_subscriber_loses_oldest_never_blocks_and_the_gap_is_marked(
     slow = hub.subscribe(VALUE)
     fast = hub.subscribe(VALUE)
     received = []
-    started = time.perf_counter()
-    for value in range(10):
+    for value in range(10):  # publish() never waits for a subscriber (a wait would hang here)
         hub.publish("t", "property", "v", value)
         delivery = fast.ready()
         assert delivery is not None and delivery.dropped == 0
         received.append(delivery.message.data)
-    assert time.perf_counter() - started < 1
     assert received == list(range(10)), "the fast subscriber sees everything"
     assert slow.dropped == 6
     drained = slow.drain()

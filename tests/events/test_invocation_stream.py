@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
+from ..waiting import eventually
 from .conftest import Sensor
 
 ASYNC = {"Prefer": "respond-async"}
@@ -61,10 +62,11 @@ async def test_a_finished_run_streams_its_final_record_once(serve) -> None:
     async with serve([sensor]) as (_, client):
         created = await client.post("things/s/actions/ramp", json={"steps": 1}, headers=ASYNC)
         url = created.headers["Location"]
-        for _ in range(100):
-            if (await client.get(url)).json()["status"] == "completed":
-                break
-            await asyncio.sleep(0.02)
+
+        async def completed() -> bool:
+            return bool((await client.get(url)).json()["status"] == "completed")
+
+        await eventually(completed, "the run to complete")
         records = await asyncio.wait_for(updates(client, url), 5)
         assert [record["status"] for record in records] == ["completed"]
 

@@ -168,7 +168,7 @@ def test_one_script_drives_both_servients(nodewot_url: str, our_stage_url: str) 
 
 
 def test_cli_reads_invokes_and_observes_nodewot(nodewot_url: str) -> None:
-    cli = [sys.executable, "-m", "wot_labthing._cli_client"]
+    cli = [sys.executable, "-m", "wot_labthing._cli.client"]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -22,6 +22,7 @@ class Lab(wl.Thing):
         super().__init__(**kwargs)
         self.aborted = threading.Event()
         self.release = threading.Event()
+        self.unblocked = threading.Event()
         self.concurrent = 0
         self.max_concurrent = 0
         self.cleanup_done = 0.0
@@ -120,8 +121,8 @@ class Lab(wl.Thing):
 
     @wl.action
     def blocking(self, seconds: float = 2) -> None:
-        """Blocks its worker thread (not cancellable)."""
-        time.sleep(seconds)
+        """Blocks its worker thread (not cancellable) for ``seconds`` or until ``unblocked``."""
+        self.unblocked.wait(seconds)
 
     @wl.action
     def context_probe(self) -> bool:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 import wot_labthing as wl
 from wot_labthing import _invocations
 
+from ..waiting import eventually
 from .conftest import Lab, assert_record, wait_status
 
 JSON = {"Content-Type": "application/json"}
@@ -35,9 +35,7 @@ async def test_quick_async_action_answers_201_completed_with_location(serve, lab
 async def test_slow_action_answers_within_the_window_then_completes(serve, lab: Lab) -> None:
     settings = wl.ServientSettings(action_wait=0.2)
     async with serve([lab], settings) as (_, client):
-        started = time.monotonic()
         response = await client.post("things/lab/actions/steps", json={"n": 20, "delay": 0.05})
-        assert time.monotonic() - started < 0.9
         assert response.status_code == 201
         record = assert_record(response.json())
         assert record["status"] == "running"
@@ -60,14 +58,12 @@ async def test_status_code_never_depends_on_timing(serve, lab: Lab) -> None:
 
 async def test_prefer_respond_async_answers_at_once(serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
-        started = time.monotonic()
         response = await client.post(
             "things/lab/actions/steps",
             json={"n": 10, "delay": 0.1},
             headers={"Prefer": "respond-async"},
         )
-        assert time.monotonic() - started < 0.5
-        assert response.json()["status"] in {"pending", "running"}
+        assert response.json()["status"] in {"pending", "running"}  # answered before the end
         await client.delete(response.headers["Location"])
 
 
@@ -98,16 +94,24 @@ async def test_invalid_input_is_400_with_pointer_and_leaves_no_record(serve, lab
 
 
 async def test_failure_records_a_problem_and_the_traceback(serve, lab: Lab) -> None:
+    # the record keeps the problem; the traceback goes to the server log (#14: no leaks)
     async with serve([lab]) as (_, client):
         record = assert_record((await client.post("things/lab/actions/fail")).json())
         assert record["status"] == "failed"
         assert record["error"]["type"] == "urn:wot-labthing:problem:internal-error"
+        assert "exception" not in record["error"]
+        assert "traceback" not in record["log"][-1]
+        missing = await client.get(record["href"] + "/output")
+        assert missing.status_code == 404
+
+
+async def test_failure_traceback_in_the_record_with_debug(serve, lab: Lab) -> None:
+    async with serve([lab], wl.ServientSettings(debug=True)) as (_, client):
+        record = assert_record((await client.post("things/lab/actions/fail")).json())
         assert record["error"]["exception"] == "RuntimeError"
         assert record["error"]["detail"] == "kaput"
         assert "Traceback" in record["log"][-1]["traceback"]
         assert "kaput" in record["log"][-1]["traceback"]
-        missing = await client.get(record["href"] + "/output")
-        assert missing.status_code == 404
 
 
 async def test_cancel_a_running_sync_action_runs_the_abort_hook(serve, lab: Lab) -> None:
@@ -176,9 +180,12 @@ async def test_retention_expires_finished_records_by_timer(
         )
         done = await client.post("things/lab/actions/double", json={"x": 1})
         assert (await client.get(done.headers["Location"])).status_code == 200
-        await asyncio.sleep(0.5)
-        # The finished one expired without any new request; the running one never expires.
-        assert (await client.get(done.headers["Location"])).status_code == 404
+
+        async def expired() -> bool:  # a GET looks the record up; only the timer expires it
+            return (await client.get(done.headers["Location"])).status_code == 404
+
+        await eventually(expired, "the finished record to expire")
+        # The finished one expired by the timer; the running one never expires.
         still = (await client.get(running.headers["Location"])).json()
         assert still["status"] in {"running", "completed"}
         assert "seconds=0.2" in (await client.get("actions")).headers["X-Retention"]
@@ -260,19 +267,21 @@ async def test_server_stays_responsive_while_every_worker_blocks(serve, lab: Lab
         runs = [
             await client.post(
                 "things/lab/actions/blocking",
-                json={"seconds": 2},
+                json={"seconds": 30},
                 headers={"Prefer": "respond-async"},
             )
             for _ in range(3)
         ]
-        await wait_status(client, runs[0].headers["Location"], {"running"})
-        started = time.monotonic()
-        assert (await client.get("things/lab/properties/ping")).json() == "pong"
-        listing = await client.get("actions", params={"action": "blocking"})
-        elapsed = time.monotonic() - started
-        assert elapsed < 0.5, elapsed
-        # Two workers: two runs are running, the third waits for a worker as pending.
-        assert sorted(run["status"] for run in listing.json()) == ["pending", "running", "running"]
+        try:
+            await wait_status(client, runs[0].headers["Location"], {"running"})
+            # Answered while both workers are still blocked (only the test unblocks them).
+            assert (await client.get("things/lab/properties/ping")).json() == "pong"
+            listing = await client.get("actions", params={"action": "blocking"})
+            # Two workers: two runs are running, the third waits for a worker as pending.
+            statuses = sorted(run["status"] for run in listing.json())
+            assert statuses == ["pending", "running", "running"]
+        finally:
+            lab.unblocked.set()
 
 
 async def test_shutdown_cancels_running_actions(lab: Lab) -> None:
@@ -280,15 +289,18 @@ async def test_shutdown_cancels_running_actions(lab: Lab) -> None:
     await servient.start()
     guarded = servient.invoke_action("lab", "guarded", None)
     sleeper = servient.invoke_action("lab", "sleeper", {"seconds": 60})
-    await asyncio.sleep(0.1)
-    started = time.monotonic()
+    await eventually(
+        lambda: {guarded.as_record()["status"], sleeper.as_record()["status"]} == {"running"},
+        "both runs to start",
+    )
     await servient.stop()
-    assert time.monotonic() - started < 2
     for invocation in (guarded, sleeper):
         record = invocation.as_record()
         assert record["status"] == "failed"
         assert record["error"]["type"].endswith(":cancelled")
         assert "shut down" in record["error"]["detail"]
+        # ended by its cancellation, not marked failed when the grace ran out
+        assert "ignored it" not in record["error"]["detail"]
     assert lab.aborted.is_set()
 
 
@@ -337,6 +349,7 @@ async def test_td_offers_action_forms_that_work(serve, lab: Lab, assert_valid_td
         assert (await client.request(query["htv:methodName"], url)).json()["output"] == 6
 
 
+@pytest.mark.allow_blocking  # calls the blocking helpers directly, as a script would
 async def test_context_helpers_are_noops_outside_an_invocation(lab: Lab) -> None:
     assert wl.current_task() is None
     wl.update_task_progress(50)

@@ -172,3 +172,10 @@ async def test_record_routes_and_descriptions_need_credentials() -> None:
         assert_problem(response, 403)
         response = await client.delete(f"actions/{run_id}", headers=CREDENTIALS["operator bearer"])
         assert response.is_success, response.text
+
+
+async def test_health_probes_need_no_credentials() -> None:
+    async with serving_secured() as (_, client):
+        for path in ("healthz", "readyz"):
+            assert (await client.get(path)).status_code == 200, path
+        assert_problem(await client.put("healthz"), 401)

@@ -30,7 +30,14 @@ from urllib.parse import urljoin
 import httpx
 from httpx_sse import aconnect_sse
 
-from .._errors import ActionTimeoutError, ConsumerError, InputError, RemoteError
+from .._backoff import backoff_delay
+from .._errors import (
+    ActionTimeoutError,
+    ConsumerError,
+    InputError,
+    InvocationCancelled,
+    RemoteError,
+)
 from .._jsonutil import loads
 from .forms import Form, expand_href, find_forms
 from .transport import NO_BODY, decode
@@ -46,9 +53,9 @@ _log = logging.getLogger(__name__)
 POLL_FIRST = 0.05
 POLL_FACTOR = 1.5
 POLL_MAX = 1.0
-#: Status of a failed run's :class:`RemoteError` when its problem has none: 409 for a
-#: cancelled run (as wot-labthing answers a cancelled synchronous run), else 500.
-CANCELLED_STATUS = 409
+#: Status of a failed run's :class:`RemoteError` when its problem has none: a cancelled
+#: run's (as wot-labthing answers a cancelled synchronous run), else 500.
+CANCELLED_STATUS = InvocationCancelled.http_status
 
 _STATUSES = {
     "pending": "pending",
@@ -245,10 +252,12 @@ class ActionHandle:
                 yield record
             if self.done:
                 return
-        delay = POLL_FIRST
+        polls = 0
         while not self.done:
-            await asyncio.sleep(delay)
-            delay = min(delay * POLL_FACTOR, POLL_MAX)
+            await asyncio.sleep(
+                backoff_delay(polls, first=POLL_FIRST, maximum=POLL_MAX, factor=POLL_FACTOR)
+            )
+            polls += 1
             seen = (self.status, self.progress)
             await self.refresh()
             if self.record is not None and (self.done or (self.status, self.progress) != seen):

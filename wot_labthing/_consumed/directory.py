@@ -23,7 +23,7 @@ from .forms import singular
 from .security import Credentials
 from .thing import ConsumedThing, fetch_json
 
-__all__ = ["FoundThing", "find_things", "is_url"]
+__all__ = ["FoundThing", "find_things", "is_url", "read_directory"]
 
 _HOST_PORT = re.compile(r"^[\w.-]+:\d+(/.*)?$|^\[[0-9a-fA-F:.%\w]+\]:\d+(/.*)?$")
 
@@ -59,13 +59,19 @@ def _item_url(td: dict[str, Any], items: set[str], fallback: str) -> str:
     return own if own is not None and own in items else fallback
 
 
-async def _directory(
+async def read_directory(
     client: httpx.AsyncClient,
     url: str,
     td: dict[str, Any],
-    credentials: Credentials | None,
-    request_timeout: float,
+    credentials: Credentials | None = None,
+    request_timeout: float = 10.0,
 ) -> list[FoundThing]:
+    """The Things a directory TD (fetched from ``url``) lists in its ``things`` property.
+
+    The one directory parser: the CLI client and LAN discovery both use it. A
+    listed TD's URL is the directory's ``item`` link that matches the TD's base;
+    without one it is ``url`` (the TD is known only through the directory).
+    """
     directory = ConsumedThing(
         td, url=url, client=client, credentials=credentials, timeout=request_timeout, strict=False
     )
@@ -120,7 +126,9 @@ async def _at_url(
             continue
         if isinstance(document, dict):
             if _is_directory(document):
-                return await _directory(client, candidate, document, credentials, request_timeout)
+                return await read_directory(
+                    client, candidate, document, credentials, request_timeout
+                )
             return [FoundThing(candidate, document)]
         if isinstance(document, list) and document:
             return await _listing(client, candidate, document, set(), request_timeout, credentials)

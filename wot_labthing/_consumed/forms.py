@@ -11,10 +11,17 @@ because this client speaks JSON over HTTP only.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import urljoin
+
+from uri_template import (
+    ExpansionFailedError,
+    ExpansionInvalidError,
+    ExpansionReservedError,
+    URITemplate,
+    VariableInvalidError,
+)
 
 from .._errors import ConsumerError, NotFoundError
 
@@ -49,8 +56,6 @@ DEFAULT_METHODS = {
     "subscribeallevents": "GET",
     "unsubscribeallevents": "GET",
 }
-
-_TEMPLATE = re.compile(r"\{([+#./;?&]?)([^}]+)\}")
 
 
 def singular(kind: str) -> str:
@@ -220,42 +225,36 @@ def _effective_subprotocol(form: Form, op: str) -> str | None:
     return form.subprotocol
 
 
-def _encode(value: Any, reserved: bool) -> str:
+def _template_value(value: Any) -> Any:
+    """A JSON value as RFC 6570 sees it: booleans as JSON spells them, numbers as text."""
     if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, (list, tuple)):
-        return ",".join(_encode(item, reserved) for item in value)
-    else:
-        text = str(value)
-    return quote(text, safe=":/?#[]@!$&'()*+,;=" if reserved else "")
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return [_template_value(item) for item in value if item is not None]
+    if isinstance(value, dict):
+        return {str(k): _template_value(v) for k, v in value.items() if v is not None}
+    return str(value)
 
 
 def expand_href(href: str, variables: dict[str, Any]) -> str:
-    """Expand an RFC 6570 URI Template (levels 1 to 3: the operators TD hrefs use).
+    """Expand an RFC 6570 URI Template (all four levels) with the ``uriVariables`` given.
 
-    Variables that are not given are left out, as RFC 6570 says for undefined ones.
+    The maintained ``uri-template`` library does the expansion (prefixes ``{var:3}``,
+    explode ``{/list*}``, ``{?keys*}``, reserved ``{+path}``); variables that are not
+    given are left out, as RFC 6570 says for undefined ones. A malformed template, or a
+    list or object given to a prefix, is a :class:`ConsumerError`.
     """
-
-    def replace(match: re.Match[str]) -> str:
-        operator, names = match.group(1), match.group(2)
-        pairs = [
-            (name, variables[name])
-            for name in (item.strip().rstrip("*").split(":")[0] for item in names.split(","))
-            if variables.get(name) is not None
-        ]
-        if not pairs:
-            return ""
-        reserved = operator in ("+", "#")
-        if operator in ("?", "&"):
-            joined = "&".join(f"{name}={_encode(value, False)}" for name, value in pairs)
-            return operator + joined
-        if operator == ";":
-            return "".join(f";{name}={_encode(value, False)}" for name, value in pairs)
-        separator = {"": ",", "+": ",", "#": ",", ".": ".", "/": "/"}[operator]
-        prefix = "" if operator in ("", "+") else operator
-        return prefix + separator.join(_encode(value, reserved) for _, value in pairs)
-
-    return _TEMPLATE.sub(replace, href)
+    if "{" not in href:
+        return href
+    values = {name: _template_value(v) for name, v in variables.items() if v is not None}
+    try:
+        return str(URITemplate(href).expand(**values))
+    except (ExpansionInvalidError, ExpansionReservedError, VariableInvalidError) as exc:
+        raise ConsumerError(
+            f"the form's href {href!r} is not a valid URI Template: {exc}"
+        ) from None
+    except ExpansionFailedError as exc:
+        raise ConsumerError(f"cannot expand {href!r} with {variables!r}: {exc}") from None
 
 
 def uri_variable_schemas(td: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:

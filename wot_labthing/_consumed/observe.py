@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
+from .._backoff import backoff_delay
 from .._errors import ConsumerError, InputError, RemoteError
 from .._jsonutil import loads
 from .forms import Form
@@ -192,7 +193,7 @@ async def _sse(
             if failures > RECONNECT_ATTEMPTS:
                 raise
         # the stream ended or broke: reopen it, asking for what was missed
-        await asyncio.sleep(min(RECONNECT_FIRST * 2**failures, RECONNECT_MAX))
+        await asyncio.sleep(backoff_delay(failures, first=RECONNECT_FIRST, maximum=RECONNECT_MAX))
 
 
 async def _longpoll(
@@ -212,7 +213,9 @@ async def _longpoll(
             failures += 1
             if failures > RECONNECT_ATTEMPTS:
                 raise
-            await asyncio.sleep(min(RECONNECT_FIRST * 2**failures, RECONNECT_MAX))
+            await asyncio.sleep(
+                backoff_delay(failures, first=RECONNECT_FIRST, maximum=RECONNECT_MAX)
+            )
             continue
         failures = 0
         if response.status_code == 200:

@@ -1,19 +1,20 @@
 """The blocking facade for scripts and notebooks: :func:`consume_sync`.
 
-An event loop runs in a daemon thread (the *portal*) and every call is
-submitted to it, so the facade works the same in a plain script and in a
+An event loop runs in a daemon thread (an anyio blocking *portal*) and every
+call is submitted to it, so the facade works the same in a plain script and in a
 notebook whose own loop is already running. Ctrl-C in the calling thread
 cancels the call in flight and propagates as :class:`KeyboardInterrupt`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Coroutine, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
+
+from anyio.from_thread import start_blocking_portal
 
 from .actions import ActionHandle
 from .observe import Subscription
@@ -30,14 +31,18 @@ CANCEL_GRACE = 5.0
 
 
 class Portal:
-    """An event loop in a daemon thread that runs coroutines for blocking callers."""
+    """An anyio blocking portal: an event loop in a daemon thread running coroutines for callers.
+
+    anyio's portal owns the thread, the loop and the hand-over of results; this adds
+    what a blocking facade needs on top: an interrupted wait (Ctrl-C, ``timeout``)
+    cancels the call and returns only once it has really stopped.
+    """
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="wot-labthing-consumer", daemon=True
+        self._stack = contextlib.ExitStack()
+        self._portal = self._stack.enter_context(
+            start_blocking_portal("asyncio", name="wot-labthing-consumer")
         )
-        self._thread.start()
         self._closed = False
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -50,53 +55,29 @@ class Portal:
         if self._closed:
             coroutine.close()
             raise RuntimeError("this consumed Thing is closed")
-        result: concurrent.futures.Future[T] = concurrent.futures.Future()
         finished = threading.Event()
-        tasks: list[asyncio.Task[T]] = []
 
-        def settle(task: asyncio.Task[T]) -> None:
-            finished.set()
-            if task.cancelled():
-                result.cancel()
-            elif task.exception() is not None:
-                result.set_exception(task.exception())
-            else:
-                result.set_result(task.result())
+        async def run() -> T:
+            try:
+                return await coroutine
+            finally:
+                finished.set()
 
-        def start() -> None:
-            task = self.loop.create_task(coroutine)
-            tasks.append(task)
-            task.add_done_callback(settle)
-
-        def cancel() -> None:
-            for task in tasks:
-                task.cancel()
-
-        self.loop.call_soon_threadsafe(start)
+        future = self._portal.start_task_soon(run)
         try:
-            return result.result(timeout)
+            return future.result(timeout)
         except BaseException:
-            self.loop.call_soon_threadsafe(cancel)  # runs after start(): the loop keeps order
+            future.cancel()  # anyio cancels the task's scope in the loop
             finished.wait(CANCEL_GRACE)
             raise
 
     def close(self) -> None:
-        """Stop the loop and its thread. Idempotent."""
+        """Cancel what still runs, stop the loop and join its thread. Idempotent."""
         if self._closed:
             return
         self._closed = True
-
-        async def shutdown() -> None:
-            await self.loop.shutdown_asyncgens()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+        with self._stack:
+            self._portal.call(self._portal.stop, True)
 
 
 class SyncSubscription:

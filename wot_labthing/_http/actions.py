@@ -14,12 +14,14 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
-from .._errors import InputError, InvocationCancelled
-from .._invocations import FINISHED, Invocation
+from .._errors import NotFoundError
+from .._invocations import Invocation
 from .._jsonutil import dumps
 from .._problems import problem_for
 from .._servient import Servient
+from . import routes
 from .problems import problem_response, status_for
+from .records import record_json
 from .request_body import read_json_body
 from .things import json_response
 
@@ -28,8 +30,6 @@ __all__ = ["blueprint", "prefer_wait"]
 blueprint = Blueprint("actions", __name__)
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
-#: Status of a synchronous run that was cancelled before it produced its output.
-CANCELLED_STATUS = 409
 
 
 def _servient() -> Servient:
@@ -50,14 +50,14 @@ def prefer_wait(header: str | None, default: float) -> float:
 
 
 def _record(invocation: Invocation) -> dict[str, Any]:
-    return invocation.as_record(request.host_url)
+    return record_json(invocation)
 
 
 def _records(invocations: list[Invocation]) -> list[dict[str, Any]]:
     return [_record(invocation) for invocation in invocations]
 
 
-@blueprint.route("/things/<thing>/actions/<name>", methods=["POST"])
+@blueprint.route(routes.ACTION, methods=["POST"])
 async def invoke(thing: str, name: str) -> Response:
     """``invokeaction``: validate, start a tracked run, answer per ``synchronous``."""
     servient = _servient()
@@ -65,13 +65,16 @@ async def invoke(thing: str, name: str) -> Response:
     input_value = await read_json_body(default=None)
     invocation = servient.invoke_action(thing, name, input_value)
     if affordance.synchronous:
-        await servient.invocations.wait(invocation, None)
+        await servient.wait_for_invocation(invocation, None)
         return _synchronous_response(invocation)
     default = affordance.wait if affordance.wait is not None else servient.settings.action_wait
-    await servient.invocations.wait(invocation, prefer_wait(request.headers.get("Prefer"), default))
-    response = json_response(_record(invocation))
+    await servient.wait_for_invocation(
+        invocation, prefer_wait(request.headers.get("Prefer"), default)
+    )
+    record = _record(invocation)
+    response = json_response(record)
     response.status_code = 201
-    response.headers["Location"] = _record(invocation)["href"]
+    response.headers["Location"] = record["href"]
     return response
 
 
@@ -83,55 +86,52 @@ def _synchronous_response(invocation: Invocation) -> Response:
             dumps(invocation.output), status=200, content_type=invocation.affordance.content_type
         )
     exception = invocation.exception or RuntimeError("the action failed")
-    status = (
-        CANCELLED_STATUS if isinstance(exception, InvocationCancelled) else status_for(exception)
-    )
-    problem = {**problem_for(exception), "invocation": invocation.as_record(request.host_url)}
+    status = status_for(exception)  # a cancelled run: InvocationCancelled's 409
+    problem = {**problem_for(exception), "invocation": _record(invocation)}
     return problem_response(problem, status)
 
 
-@blueprint.route("/things/<thing>/actions/<name>", methods=["GET"])
+@blueprint.route(routes.ACTION, methods=["GET"])
 async def list_action_runs(thing: str, name: str) -> Response:
     """LabThings-style list of one action's runs, newest first."""
     servient = _servient()
     servient.action_affordance(thing, name)
-    return json_response(_records(servient.invocations.list(thing=thing, action=name)))
+    return json_response(_records(servient.list_invocations(thing=thing, action=name)))
 
 
-@blueprint.route("/things/<thing>/actions", methods=["GET"])
+@blueprint.route(routes.THING_ACTIONS, methods=["GET"])
 async def query_all_actions(thing: str) -> Response:
     """``queryallactions``: an object keyed by action name, each array newest first."""
     servient = _servient()
     names = servient.thing(thing).actions
     return json_response(
-        {name: _records(servient.invocations.list(thing=thing, action=name)) for name in names}
+        {name: _records(servient.list_invocations(thing=thing, action=name)) for name in names}
     )
 
 
-@blueprint.route("/actions", methods=["GET"])
+@blueprint.route(routes.INVOCATIONS, methods=["GET"])
 async def list_all() -> Response:
     """Every invocation of the servient, newest first; filters ``thing``, ``action``, ``status``."""
-    status = request.args.get("status")
-    if status is not None and status not in {"pending", "running", *FINISHED}:
-        raise InputError(f"unknown status {status!r}", pointer="/status")
-    invocations = _servient().invocations.list(
-        thing=request.args.get("thing"), action=request.args.get("action"), status=status
+    invocations = _servient().list_invocations(
+        thing=request.args.get("thing"),
+        action=request.args.get("action"),
+        status=request.args.get("status"),
     )
     response = json_response(_records(invocations))
-    policy = _servient().invocations.policy
+    policy = _servient().invocation_policy
     response.headers["X-Retention"] = (
         f"seconds={policy['retentionSeconds']}, max-records={policy['maxRecords']}"
     )
     return response
 
 
-@blueprint.route("/actions/<invocation_id>", methods=["GET"])
+@blueprint.route(routes.INVOCATION, methods=["GET"])
 async def query(invocation_id: str) -> Response:
     """``queryaction``: the record (404 once unknown or expired)."""
-    return json_response(_record(_servient().invocations.get(invocation_id)))
+    return json_response(_record(_servient().query_action(invocation_id)))
 
 
-@blueprint.route("/actions/<invocation_id>", methods=["DELETE"])
+@blueprint.route(routes.INVOCATION, methods=["DELETE"])
 async def cancel(invocation_id: str) -> Response:
     """``cancelaction``: cancel a pending or running run; remove a finished record.
 
@@ -139,22 +139,15 @@ async def cancel(invocation_id: str) -> Response:
     sync action stops at its next cancellation point), so a GET that follows the
     204 sees how it ended. A run slower to stop keeps reporting through its record.
     """
-    servient = _servient()
-    record = servient.invocations.get(invocation_id)
-    was_running = not record.is_finished
-    servient.invocations.cancel_or_remove(invocation_id)
-    if was_running:
-        await servient.invocations.wait(record, servient.settings.action_wait)
+    await _servient().cancel_action(invocation_id)
     return Response(status=204)
 
 
-@blueprint.route("/actions/<invocation_id>/output", methods=["GET"])
+@blueprint.route(routes.INVOCATION_OUTPUT, methods=["GET"])
 async def output(invocation_id: str) -> Response:
     """The raw output with the action's declared content type (404 until completed)."""
-    invocation = _servient().invocations.get(invocation_id)
+    invocation = _servient().query_action(invocation_id)
     if invocation.status != "completed":
-        from .._errors import NotFoundError
-
         raise NotFoundError(
             f"invocation {invocation_id} has no output (status {invocation.status})",
             kind="output",

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._td import TD_CONTEXT, interaction_model, stable_id
+from . import routes
+from .routes import relative, thing_path
 
 if TYPE_CHECKING:
     from .._affordances import ActionAffordance, EventAffordance, PropertyAffordance
@@ -46,11 +48,6 @@ def security_block(schemes: list[str]) -> dict[str, Any]:
     return {"securityDefinitions": definitions, "security": "combo_sc"}
 
 
-def thing_path(thing_name: str) -> str:
-    """The absolute path of a Thing's TD, e.g. ``/things/stage``."""
-    return f"/things/{thing_name}"
-
-
 def _form(href: str, op: str | list[str], method: str | None, **extra: Any) -> dict[str, Any]:
     form: dict[str, Any] = {"href": href, "op": op, "contentType": JSON}
     if method is not None:
@@ -61,7 +58,7 @@ def _form(href: str, op: str | list[str], method: str | None, **extra: Any) -> d
 
 def property_forms(name: str, prop: PropertyAffordance[Any]) -> list[dict[str, Any]]:
     """Read, write and observe forms of one property, relative to the Thing's base."""
-    href = f"properties/{name}"
+    href = relative(routes.PROPERTY, name=name)
     forms = []
     if not prop.write_only:
         forms.append(_form(href, "readproperty", "GET", additionalResponses=_ERRORS))
@@ -83,7 +80,9 @@ def _observe_pair(longpoll: str, sse: str, ops: list[str]) -> list[dict[str, Any
 def observe_property_forms(name: str) -> list[dict[str, Any]]:
     """Observe forms of an observable property: long poll first (node-wot), then SSE."""
     ops = ["observeproperty", "unobserveproperty"]
-    return _observe_pair(f"properties/{name}/observable", f"properties/{name}/sse", ops)
+    return _observe_pair(
+        relative(routes.PROPERTY_LONGPOLL, name=name), relative(routes.PROPERTY_SSE, name=name), ops
+    )
 
 
 def action_forms(name: str, action: ActionAffordance) -> list[dict[str, Any]]:
@@ -92,7 +91,8 @@ def action_forms(name: str, action: ActionAffordance) -> list[dict[str, Any]]:
     Query and cancel forms are URI templates on the record URL that an asynchronous
     invocation returns in ``Location`` (declared in the affordance's ``uriVariables``).
     """
-    forms = [_form(f"actions/{name}", "invokeaction", "POST", additionalResponses=_ERRORS)]
+    invoke = relative(routes.ACTION, name=name)
+    forms = [_form(invoke, "invokeaction", "POST", additionalResponses=_ERRORS)]
     if not action.synchronous:
         forms.append(_form(INVOCATION_HREF, "queryaction", "GET", additionalResponses=_ERRORS))
         forms.append(_form(INVOCATION_HREF, "cancelaction", "DELETE", additionalResponses=_ERRORS))
@@ -100,7 +100,7 @@ def action_forms(name: str, action: ActionAffordance) -> list[dict[str, Any]]:
 
 
 #: Where invocation records live, relative to the servient root (``/actions/{id}``).
-INVOCATION_HREF = "/actions/{actionID}"
+INVOCATION_HREF = routes.fill(routes.INVOCATION, invocation_id="{actionID}")
 #: The uriVariables an asynchronous action declares for :data:`INVOCATION_HREF`.
 INVOCATION_VARIABLES = {
     "actionID": {
@@ -113,19 +113,26 @@ INVOCATION_VARIABLES = {
 def event_forms(name: str, event: EventAffordance) -> list[dict[str, Any]]:
     """Subscribe forms of one event: long poll first (node-wot), then SSE."""
     ops = ["subscribeevent", "unsubscribeevent"]
-    return _observe_pair(f"events/{name}", f"events/{name}/sse", ops)
+    return _observe_pair(
+        relative(routes.EVENT, name=name), relative(routes.EVENT_SSE, name=name), ops
+    )
 
 
 def root_forms(thing: Thing) -> list[dict[str, Any]]:
     """Thing-level forms: all properties, and what the action and event bindings add."""
     forms = [
-        _form("properties", "readallproperties", "GET", additionalResponses=_ERRORS),
-        _form("properties", "writemultipleproperties", "PUT", additionalResponses=_ERRORS),
+        _form(relative(routes.PROPERTIES), "readallproperties", "GET", additionalResponses=_ERRORS),
+        _form(
+            relative(routes.PROPERTIES),
+            "writemultipleproperties",
+            "PUT",
+            additionalResponses=_ERRORS,
+        ),
     ]
     if any(prop.observable for prop in thing.properties.values()):
         forms.append(
             _form(
-                "streams/properties",
+                relative(routes.PROPERTIES_STREAM),
                 ["observeallproperties", "unobserveallproperties"],
                 "GET",
                 subprotocol="sse",
@@ -135,7 +142,7 @@ def root_forms(thing: Thing) -> list[dict[str, Any]]:
     if thing.events:
         forms.append(
             _form(
-                "streams/events",
+                relative(routes.EVENTS_STREAM),
                 ["subscribeallevents", "unsubscribeallevents"],
                 "GET",
                 subprotocol="sse",
@@ -143,7 +150,14 @@ def root_forms(thing: Thing) -> list[dict[str, Any]]:
             )
         )
     if thing.actions:
-        forms.append(_form("actions", "queryallactions", "GET", additionalResponses=_ERRORS))
+        forms.append(
+            _form(
+                relative(routes.THING_ACTIONS),
+                "queryallactions",
+                "GET",
+                additionalResponses=_ERRORS,
+            )
+        )
     return forms
 
 
@@ -176,7 +190,11 @@ def thing_description(
             del td[table]
     td["forms"] = root_forms(thing)
     td["links"] = [
-        {"rel": "collection", "href": f"{host_url}.well-known/wot", "type": "application/td+json"}
+        {
+            "rel": "collection",
+            "href": host_url + routes.DIRECTORY.lstrip("/"),
+            "type": "application/td+json",
+        }
     ]
     return td
 
@@ -213,7 +231,7 @@ def directory_description(
                 "items": {"type": "object"},
                 "readOnly": True,
                 "observable": False,
-                "forms": [_form("things", "readproperty", "GET")],
+                "forms": [_form(routes.THINGS.lstrip("/"), "readproperty", "GET")],
             }
         },
         "links": links,

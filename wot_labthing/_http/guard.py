@@ -37,6 +37,8 @@ from .._jsonutil import dumps
 from .._problems import problem_type
 from .._security import Authenticator, FailureThrottle, Principal, Role, SecurityConfig
 from .._servient import Servient
+from . import routes
+from .sse import RAW_BODY
 
 __all__ = ["Guard", "install_guard"]
 
@@ -60,7 +62,7 @@ REALM = "wot-labthing"
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, Accept, Last-Event-ID, Prefer, Cache-Control"
 #: Response headers a cross-origin page may read.
 CORS_EXPOSE_HEADERS = "Location, Link, ETag, Retry-After, WWW-Authenticate, X-Messages-Dropped"
-RAW_BODY_EXTENSION = "wot_labthing.raw_body"  # observe.RAW_BODY: a HEAD never writes a body
+RAW_BODY_EXTENSION = RAW_BODY  # a HEAD never writes a body
 
 _SSE_PATH = re.compile(
     r"^/things/[^/]+/(?:(?:properties|events)/[^/]+/sse|streams/(?:properties|events))$"
@@ -337,8 +339,10 @@ class Guard:
         method: str = scope["method"]
         if not schemes:
             return None
-        if method in ("GET", "HEAD", "OPTIONS") and _DESCRIPTION_PATH.match(path):
-            if self.config.descriptions_public:
+        if method in ("GET", "HEAD", "OPTIONS"):
+            if path in (routes.LIVENESS, routes.READINESS):
+                return None  # health probes say nothing about the Things: no credentials
+            if _DESCRIPTION_PATH.match(path) and self.config.descriptions_public:
                 return None
         principal, failure = await self._authenticate(scope)
         if principal is None:
@@ -364,7 +368,7 @@ class Guard:
         match = _INVOCATION_PATH.match(path)
         if match:
             try:
-                return self.servient.invocations.get(match.group(1)).thing_name
+                return self.servient.query_action(match.group(1)).thing_name
             except Exception:  # unknown id: the route answers 404 after the role check
                 return None
         return None

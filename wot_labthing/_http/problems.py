@@ -1,7 +1,7 @@
 """Errors -> RFC 9457 ``application/problem+json`` responses with the right status.
 
-This is the only place that knows which exception means which HTTP status. No
-framework HTML page and no traceback ever reaches a client: unexpected
+Each exception class declares its status (``_errors.py``); this module only
+answers with it. No framework HTML page and no traceback ever reaches a client: unexpected
 exceptions become a 500 problem naming the exception type, and are logged.
 """
 
@@ -14,46 +14,18 @@ from typing import Any
 from quart import Quart, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from .._errors import (
-    ActionTimeoutError,
-    BusyError,
-    ConfigError,
-    DisconnectedError,
-    InputError,
-    InstrumentError,
-    InstrumentTimeoutError,
-    NotAllowedError,
-    NotFiniteError,
-    NotFoundError,
-    WotLabthingError,
-)
+from .._errors import BusyError, NotAllowedError, WotLabthingError
 from .._jsonutil import dumps
-from .._problems import problem_for, problem_type, public_problem
+from .._problems import http_status, problem_for, problem_type, public_problem
 
 __all__ = ["install_error_handlers", "problem_response", "status_for"]
 
 _log = logging.getLogger(__name__)
 
-_STATUS: list[tuple[type[BaseException], int]] = [
-    (InputError, 400),
-    (NotFoundError, 404),
-    (NotAllowedError, 405),
-    (BusyError, 503),
-    (DisconnectedError, 503),
-    (InstrumentTimeoutError, 504),
-    (InstrumentError, 502),
-    (ActionTimeoutError, 504),
-    (NotFiniteError, 500),
-    (ConfigError, 500),
-]
-
 
 def status_for(exc: BaseException) -> int:
-    """The HTTP status that reports ``exc``."""
-    for cls, status in _STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 500
+    """The HTTP status that reports ``exc``: the one its class declares (``_errors.py``)."""
+    return http_status(exc)
 
 
 def problem_response(

@@ -6,6 +6,7 @@ from quart import Blueprint, Response, current_app
 
 from .._errors import InputError
 from .._servient import Servient
+from . import routes
 from .request_body import read_json_body
 from .things import json_response
 
@@ -19,13 +20,13 @@ def _servient() -> Servient:
     return servient
 
 
-@blueprint.route("/things/<thing>/properties", methods=["GET"])
+@blueprint.route(routes.PROPERTIES, methods=["GET"])
 async def read_all(thing: str) -> Response:
     """``readallproperties``: every readable property as one object."""
     return json_response(await _servient().read_all_properties(thing))
 
 
-@blueprint.route("/things/<thing>/properties", methods=["PUT"])
+@blueprint.route(routes.PROPERTIES, methods=["PUT"])
 async def write_multiple(thing: str) -> Response:
     """``writemultipleproperties``: an object of writable properties, all validated first."""
     servient = _servient()
@@ -37,13 +38,13 @@ async def write_multiple(thing: str) -> Response:
     return Response(status=204)
 
 
-@blueprint.route("/things/<thing>/properties/<name>", methods=["GET"])
+@blueprint.route(routes.PROPERTY, methods=["GET"])
 async def read_one(thing: str, name: str) -> Response:
     """``readproperty``: the value as JSON."""
     return json_response(await _servient().read_property(thing, name))
 
 
-@blueprint.route("/things/<thing>/properties/<name>", methods=["PUT"])
+@blueprint.route(routes.PROPERTY, methods=["PUT"])
 async def write_one(thing: str, name: str) -> Response:
     """``writeproperty``: a JSON value that must fit the property's schema; 204."""
     servient = _servient()

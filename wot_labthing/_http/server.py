@@ -1,19 +1,12 @@
-"""Serving a servient over HTTP with hypercorn.
+"""Serving a servient over HTTP with hypercorn: the HTTP binding's lifecycle.
 
-The listening socket is bound here before hypercorn starts, so ``port=0``
-yields a free port that is known (and printed) before the first request.
-
-Direct body writes: an SSE message to a thousand subscribers is a thousand ASGI
-sends, and each send walks Quart, hypercorn's stream and protocol layers and
-h11 before its bytes reach the socket; that, not the socket write, was most of
-the server's time. So the app is served behind a thin ASGI wrapper that offers
-each HTTP request the :data:`~.observe.RAW_BODY` scope extension: once a
-streamed response has started, the event streams may write their body straight
-to the connection's transport, framed as h11 would (chunked for HTTP/1.1, raw
-for HTTP/1.0), while the response's last chunk still goes through ASGI. The
-offer is only honoured for hypercorn's asyncio HTTP/1.1 protocol; anything else
-(HTTP/2, another server or version, a HEAD request) answers None and the stream
-uses ordinary ASGI sends.
+:class:`HttpServer` is a binding (``_lifecycle.Binding``): it registers itself
+with its servient, which opens it after the Things and closes it before them,
+so ``async with HttpServer(servient)`` and ``async with servient`` are the same
+start-up and shutdown. The listening socket is bound here before hypercorn
+starts, so ``port=0`` yields a free port that is known (and printed) before the
+first request. Event streams may write their bodies directly to the connection
+(see ``fastbody.py``, the only module that touches hypercorn internals).
 """
 
 from __future__ import annotations
@@ -22,22 +15,18 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
-from h11._writers import ChunkedWriter, Http10Writer
 from hypercorn.asyncio import serve
-from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config
-from hypercorn.protocol.h11 import H11Protocol
-from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
 
+from .._lifecycle import Endpoint
 from .._security import SecurityConfig
 from .._servient import Servient
+from . import routes
 from .app import create_app
-from .forms import thing_path
-from .observe import RAW_BODY
+from .fastbody import offering_raw_bodies
+from .routes import thing_path
 from .security import allow_server_hosts, apply_limits, is_loopback
 
 __all__ = ["HttpServer"]
@@ -59,68 +48,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _H11Body:
-    """A started HTTP/1.x response body on hypercorn's asyncio transport."""
-
-    def __init__(self, writer: asyncio.StreamWriter, chunked: bool) -> None:
-        self._writer = writer
-        self._transport = writer.transport
-        self._chunked = chunked
-        self._high = self._transport.get_write_buffer_limits()[1]
-
-    def write(self, data: bytes) -> None:
-        if data:  # an empty chunk would end a chunked body
-            self._transport.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
-
-    @property
-    def blocked(self) -> bool:
-        return self._transport.get_write_buffer_size() > self._high
-
-    @property
-    def closing(self) -> bool:
-        return self._transport.is_closing()
-
-    async def drain(self) -> None:
-        await self._writer.drain()
-
-
-def _raw_body(send: Callable[..., Awaitable[None]]) -> _H11Body | None:
-    """The body of the response that ``send`` (hypercorn's) has started, if writable."""
-    stream = getattr(send, "__self__", None)
-    if not isinstance(stream, HTTPStream) or stream.state is not ASGIHTTPState.RESPONSE:
-        return None
-    protocol = getattr(stream.send, "__self__", None)
-    if not isinstance(protocol, H11Protocol):
-        return None
-    server = getattr(protocol.send, "__self__", None)
-    if not isinstance(server, TCPServer) or not isinstance(server.writer, asyncio.StreamWriter):
-        return None
-    framing = getattr(protocol.connection, "_writer", None)
-    if isinstance(framing, ChunkedWriter):
-        return _H11Body(server.writer, chunked=True)
-    if isinstance(framing, Http10Writer):
-        return _H11Body(server.writer, chunked=False)
-    return None
-
-
-def _offering_raw_bodies(app: Any) -> Callable[..., Awaitable[None]]:
-    """``app`` as an ASGI app whose HTTP requests carry the RAW_BODY extension."""
-
-    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope.get("extensions") is not None:
-            scope["extensions"][RAW_BODY] = partial(_raw_body, send)
-        await app(scope, receive, send)
-
-    return asgi
-
-
 class HttpServer:
     """A servient served over HTTP on ``host:port``; an async context manager.
+
+    Starting or stopping it starts or stops the whole servient (Things, this and
+    any other binding, advertisers); see :class:`~wot_labthing.Servient`.
 
     Args:
         servient: the Things to serve.
         host: address to bind (default loopback only).
         port: TCP port; 0 picks a free one (see :attr:`port` after start).
+        fast_sse: let event streams write directly to hypercorn's connections
+            when the installed hypercorn/h11 are the tested versions (False:
+            always plain ASGI sends).
         security: credentials, roles, allowed hosts, CORS and TLS files
             (default: ``nosec``, loopback names only, no CORS, plain HTTP).
     """
@@ -131,16 +71,19 @@ class HttpServer:
         host: str = "127.0.0.1",
         port: int = 8080,
         *,
+        fast_sse: bool = True,
         security: SecurityConfig | None = None,
     ) -> None:
         self.servient = servient
         self.host = host
         self.port = port
+        self.fast_sse = fast_sse
         self.security = security or SecurityConfig()
         self.app = create_app(servient, self.security)
         self._socket: socket.socket | None = None
         self._shutdown = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
+        servient.add_binding(self)
 
     @property
     def url(self) -> str:
@@ -157,12 +100,40 @@ class HttpServer:
         """``https`` when a certificate is configured, else ``http``."""
         return "https" if self.security.certfile else "http"
 
+    @property
+    def directory_url(self) -> str:
+        """The URL of the servient's directory TD (WoT Discovery's well-known URL)."""
+        return self.url + routes.DIRECTORY.lstrip("/")
+
     def td_urls(self) -> list[str]:
         """The URL of every exposed Thing's TD."""
         return [self.url + thing_path(name).lstrip("/") for name in self.servient.things]
 
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """Where this binding listens, once open."""
+        if self._task is None:
+            return None
+        return Endpoint(
+            scheme=self.scheme,
+            host=self.host,
+            port=self.port,
+            thing_path=thing_path,
+            directory_path=routes.DIRECTORY,
+        )
+
     async def start(self) -> None:
-        """Bind, start the servient (open instruments), then accept requests."""
+        """Start the servient: open its Things, then serve (and advertise, if configured)."""
+        await self.servient.start()
+
+    async def stop(self) -> None:
+        """Stop the servient: end actions and streams, stop serving, close the Things."""
+        await self.servient.stop()
+
+    async def open(self, servient: Servient) -> None:
+        """Bind and accept requests (called by the servient after its Things are open)."""
+        if self._task is not None:
+            return
         self._socket = _bind(self.host, self.port)
         self.port = self._socket.getsockname()[1]
         allow_server_hosts(self.app.config["GUARD"], self.host, self.port)
@@ -172,7 +143,6 @@ class HttpServer:
                 "write properties and invoke actions; configure [security] users or tokens",
                 self.host,
             )
-        await self.servient.start()
         config = Config()
         apply_limits(config, self.security)
         config.bind = [f"fd://{self._socket.fileno()}"]
@@ -183,24 +153,27 @@ class HttpServer:
         config.accesslog = None
         config.errorlog = logging.getLogger("hypercorn.error")
         self._shutdown.clear()
-        self._task = asyncio.create_task(
-            serve(_offering_raw_bodies(self.app), config, shutdown_trigger=self._shutdown.wait)
-        )
+        app = offering_raw_bodies(self.app, enabled=self.fast_sse)
+        self._task = asyncio.create_task(serve(app, config, shutdown_trigger=self._shutdown.wait))
         await asyncio.sleep(0.05)
         if self._task.done():
-            self._task.result()
+            task, self._task = self._task, None
+            self._close_socket()
+            task.result()
 
-    async def stop(self) -> None:
-        """Cancel running actions, close streams and instruments, stop serving; idempotent."""
+    async def close(self) -> None:
+        """Stop serving; idempotent (the servient has ended streams and actions first)."""
         if self._task is None:
             return
-        await self.servient.stop()
         self._shutdown.set()
         task, self._task = self._task, None
         try:
             await asyncio.wait_for(task, timeout=5)
         except (TimeoutError, asyncio.CancelledError):
             _log.warning("hypercorn did not stop within 5 s")
+        self._close_socket()
+
+    def _close_socket(self) -> None:
         if self._socket is not None:
             with contextlib.suppress(OSError):  # hypercorn may have closed the fd already
                 self._socket.close()

@@ -6,6 +6,7 @@ from quart import Blueprint, Response, current_app, request
 
 from .._jsonutil import dumps
 from .._servient import Servient
+from . import routes
 from .forms import directory_description, thing_description
 
 __all__ = ["blueprint"]
@@ -31,7 +32,7 @@ def json_response(value: object, content_type: str = "application/json") -> Resp
     return Response(dumps(value), status=200, content_type=content_type)
 
 
-@blueprint.route("/things", methods=["GET"])
+@blueprint.route(routes.THINGS, methods=["GET"])
 async def list_things() -> Response:
     """Every TD, as the directory's ``things`` property (GET and HEAD)."""
     servient = _servient()
@@ -43,7 +44,7 @@ async def list_things() -> Response:
     )
 
 
-@blueprint.route("/things/<thing>", methods=["GET"])
+@blueprint.route(routes.THING, methods=["GET"])
 async def get_thing(thing: str) -> Response:
     """One TD as ``application/td+json`` (GET and HEAD)."""
     return json_response(
@@ -51,7 +52,7 @@ async def get_thing(thing: str) -> Response:
     )
 
 
-@blueprint.route("/.well-known/wot", methods=["GET"])
+@blueprint.route(routes.DIRECTORY, methods=["GET"])
 async def well_known() -> Response:
     """The servient's directory TD (WoT Discovery well-known introduction)."""
     return json_response(directory_description(_servient(), request.host_url, _security()), TD_JSON)

@@ -31,12 +31,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ._consumed.directory import FoundThing, find_things, pick_thing
-from ._consumed.security import Credentials
-from ._consumed.sync import Portal, SyncActionHandle, SyncConsumedThing
-from ._consumed.thing import ConsumedThing
-from ._consumed.transport import NO_BODY
-from ._errors import (
+from .._consumed.directory import FoundThing, find_things, pick_thing
+from .._consumed.security import Credentials
+from .._consumed.sync import Portal, SyncActionHandle, SyncConsumedThing
+from .._consumed.thing import ConsumedThing
+from .._consumed.transport import NO_BODY
+from .._errors import (
     ActionTimeoutError,
     ConsumerError,
     InputError,
@@ -44,7 +44,7 @@ from ._errors import (
     RemoteError,
     WotLabthingError,
 )
-from ._jsonutil import loads
+from .._jsonutil import loads
 
 __all__ = ["ProgressBar", "add_client_commands", "main"]
 

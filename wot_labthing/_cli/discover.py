@@ -6,7 +6,7 @@ import json
 import sys
 from typing import TextIO
 
-from ._discovery import DiscoveredThing, discover_sync
+from .._discovery import DiscoveredThing, discover_sync
 
 __all__ = ["discover_command", "format_table"]
 

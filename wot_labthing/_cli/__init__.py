@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._config import ServientConfig, build_things, import_thing_class, load_config
-from ._errors import WotLabthingError
-from ._jsonutil import key_value, loads
-from ._servient import Servient
-from ._td import validate_td
+from .._config import ServientConfig, build_things, import_thing_class, load_config
+from .._errors import WotLabthingError
+from .._jsonutil import key_value, loads
+from .._servient import Servient
+from .._td import validate_td
 
 __all__ = ["main"]
 
@@ -60,7 +60,7 @@ def _start_simulators(config: ServientConfig) -> list[Any]:
     """Start the config's ``[[simulators]]`` (none: nothing imported)."""
     if not config.simulators:
         return []
-    from ._simulators import start_simulators
+    from .._simulators import start_simulators
 
     endpoints = start_simulators(config)
     for entry, endpoint in zip(config.simulators, endpoints, strict=True):
@@ -70,61 +70,50 @@ def _start_simulators(config: ServientConfig) -> list[Any]:
 
 def _stop_simulators(endpoints: list[Any]) -> None:
     if endpoints:
-        from ._simulators import stop_simulators
+        from .._simulators import stop_simulators
 
         stop_simulators(endpoints)
 
 
-async def _run_servient(config: ServientConfig, servient: Servient) -> int:
-    from ._http import HttpServer
+def compose(config: ServientConfig, servient: Servient) -> Any:
+    """Wire ``servient`` as ``serve`` runs it: an HTTP binding and, unless off, mDNS.
+
+    Returns the :class:`HttpServer`; ``async with servient`` then starts and stops
+    everything. Programs that embed a servient do the same in their own code.
+    """
+    from .._http import HttpServer
 
     server = HttpServer(servient, host=config.host, port=config.port, security=config.security)
+    if config.mdns:
+        try:
+            from .._discovery import MdnsAdvertising
+        except ImportError:  # pragma: no cover - discovery not installed
+            return server
+        servient.add_advertiser(
+            MdnsAdvertising(allow_loopback=config.mdns_loopback, legacy=config.mdns_legacy)
+        )
+    return server
+
+
+async def _run_servient(config: ServientConfig, servient: Servient) -> int:
+    server = compose(config, servient)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await server.start()
-    advertiser = None
-    try:
-        advertiser = await _start_advertising(config, server)
+    async with servient:
         print(f"wot-labthing serving on {server.url}", flush=True)
-        print(f"directory: {server.url}.well-known/wot", flush=True)
+        print(f"directory: {server.directory_url}", flush=True)
         for url in server.td_urls():
             print(f"TD: {url}", flush=True)
         print("ready (Ctrl-C stops the servient)", flush=True)
         await stop.wait()
         print("shutting down: cancelling running actions", file=sys.stderr, flush=True)
-    finally:
-        if advertiser is not None:
-            await advertiser.close()
-        await server.stop()
     return 0
 
 
-async def _start_advertising(config: ServientConfig, server: Any) -> Any:
-    """Advertise with zeroconf unless disabled; returns the advertiser or None."""
-    if not config.mdns:
-        return None
-    try:
-        from ._discovery import advertise_servient
-    except ImportError:  # pragma: no cover - discovery not installed
-        return None
-    try:
-        return await advertise_servient(
-            server.servient,
-            host=config.host,
-            port=server.port,
-            allow_loopback=config.mdns_loopback,
-            legacy=config.mdns_legacy,
-            scheme=server.scheme,
-        )
-    except Exception as exc:  # serving matters more than being found
-        _log.warning("mDNS advertising failed, serving without it: %s", exc)
-        return None
-
-
 def _td(args: argparse.Namespace) -> int:
-    from ._http.forms import thing_description
+    from .._http.forms import thing_description
 
     cls = import_thing_class(args.thing_class, directory=Path.cwd())
     try:
@@ -206,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(commands: Any) -> None:
     """Subcommands implemented in their own modules (simulators, discovery, client)."""
-    from ._cli_extras import add_extra_commands
+    from .extras import add_extra_commands
 
     add_extra_commands(commands)
 

@@ -9,7 +9,7 @@ __all__ = ["add_extra_commands"]
 
 
 def _discover(args: argparse.Namespace) -> int:
-    from ._cli_discover import discover_command
+    from .discover import discover_command
 
     return discover_command(args.timeout, args.json)
 
@@ -18,8 +18,8 @@ def _hash_password(args: argparse.Namespace) -> int:
     import getpass
     import sys
 
-    from ._errors import WotLabthingError
-    from ._security import hash_secret
+    from .._errors import WotLabthingError
+    from .._security import hash_secret
 
     if args.stdin:
         secret = sys.stdin.readline().rstrip("\r\n")
@@ -35,8 +35,8 @@ def _hash_password(args: argparse.Namespace) -> int:
 
 def add_extra_commands(commands: Any) -> None:
     """Add ``simulate``, ``discover`` and the client subcommands to ``commands``."""
-    from ._cli_client import add_client_commands
-    from ._simulators import add_simulate_command
+    from .._simulators import add_simulate_command
+    from .client import add_client_commands
 
     add_simulate_command(commands)
     discover = commands.add_parser("discover", help="find WoT Things on the LAN (DNS-SD)")

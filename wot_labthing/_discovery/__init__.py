@@ -1,0 +1,48 @@
+"""LAN discovery per W3C WoT Discovery (DNS-SD over mDNS): advertise and browse.
+
+The only package that imports zeroconf: ``names`` (service types, instance
+names, addresses), ``advertiser`` (:class:`Advertiser`, and
+:class:`MdnsAdvertising`, the servient's advertiser) and ``browser``
+(:func:`discover`).
+
+Advertised, per WoT Discovery 1.0 section 6.3:
+
+- one ``_wot._tcp.local.`` service per Thing, instance name = the Thing's title
+  (at most 63 UTF-8 bytes), TXT ``td`` = absolute path of its TD, ``type=Thing``,
+  ``scheme=http``;
+- one service under the subtype ``_directory._sub._wot._tcp.local.`` for the
+  servient's read-only directory, TXT ``td=/.well-known/wot``, ``type=Directory``.
+  python-zeroconf publishes a subtype's PTR only under the subtype (its issues
+  #109, #304, #1287), so this service is found by browsing the subtype;
+- optionally the legacy ``_labthing._tcp.local.`` (TXT ``path``, ``id``).
+
+Addresses are the host's interface addresses for the bound host; bound to
+loopback only, nothing is advertised unless ``allow_loopback`` is set, since no
+other host could reach it.
+"""
+
+from __future__ import annotations
+
+from .advertiser import Advertiser, MdnsAdvertising, ThingRecord
+from .browser import DiscoveredThing, discover, discover_sync
+from .names import (
+    DIRECTORY_TYPE,
+    LEGACY_TYPE,
+    WOT_TYPE,
+    advertised_addresses,
+    instance_name,
+)
+
+__all__ = [
+    "DIRECTORY_TYPE",
+    "LEGACY_TYPE",
+    "WOT_TYPE",
+    "Advertiser",
+    "DiscoveredThing",
+    "MdnsAdvertising",
+    "ThingRecord",
+    "advertised_addresses",
+    "discover",
+    "discover_sync",
+    "instance_name",
+]
