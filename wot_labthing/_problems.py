@@ -79,6 +79,4 @@ def public_problem(problem: dict[str, Any], *, debug: bool = False) -> dict[str,
     public = {key: value for key, value in problem.items() if key not in _INTERNAL}
     if isinstance(public.get("detail"), str):
         public["detail"] = _PATHS.sub("<path>", public["detail"])
-    if public.get("type") == problem_type("internal-error"):
-        public["detail"] = "an unexpected error occurred; the server log has the details"
     return public

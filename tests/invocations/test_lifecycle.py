@@ -100,6 +100,7 @@ async def test_failure_records_a_problem_and_the_traceback(serve, lab: Lab) -> N
         assert record["status"] == "failed"
         assert record["error"]["type"] == "urn:wot-labthing:problem:internal-error"
         assert "exception" not in record["error"]
+        assert record["error"]["detail"] == "kaput"
         assert "traceback" not in record["log"][-1]
         missing = await client.get(record["href"] + "/output")
         assert missing.status_code == 404
