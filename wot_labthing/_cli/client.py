@@ -538,7 +538,7 @@ def add_client_commands(commands: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The client subcommands on their own (``python -m wot_labthing._cli_client``)."""
+    """The client subcommands on their own (``python -m wot_labthing._cli.client``)."""
     parser = argparse.ArgumentParser(
         prog="wot-labthing", description="Use WoT Things from their TDs."
     )
