@@ -269,3 +269,27 @@ async def test_warning_when_serving_a_lan_address_without_security(
     async with serving_secured(security=parse_security(None)):
         pass
     assert not any("without authentication" in record.message for record in caplog.records)
+
+
+async def test_concurrent_requests_with_one_credential_hash_it_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    calls = []
+    original = Authenticator.verify_basic
+
+    def counting(self: Authenticator, username: str, password: str) -> Any:
+        calls.append(username)
+        return original(self, username, password)
+
+    monkeypatch.setattr(Authenticator, "verify_basic", counting)
+    async with serving_secured() as (_, client):
+        answers = await asyncio.gather(
+            *(
+                client.get("things/lamp/properties/brightness", auth=OBSERVER_BASIC)
+                for _ in range(16)
+            )
+        )
+        assert [answer.status_code for answer in answers] == [200] * 16
+        assert calls == ["olga"]

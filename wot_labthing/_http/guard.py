@@ -117,6 +117,7 @@ class Guard:
         self.streams: Counter[str] = Counter()
         # scrypt runs in threads; bound how many guesses hash at once
         self._verifying = asyncio.Semaphore(4)
+        self._verifications: dict[tuple[str, str], asyncio.Future[Principal | None]] = {}
 
     def allow_host(self, host: str) -> None:
         """Accept ``host`` (a name or address the server is reachable at) in ``Host``."""
@@ -404,13 +405,23 @@ class Guard:
             def verify() -> Principal | None:
                 return self.authenticator.verify_bearer(credential)
 
-        async with self._verifying:
-            principal = await asyncio.get_running_loop().run_in_executor(None, verify)
+        # one scrypt per credential however many requests present it at once
+        key = (kind, credential)
+        task = self._verifications.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._verify(verify))
+            self._verifications[key] = task
+            task.add_done_callback(lambda _: self._verifications.pop(key, None))
+        principal = await asyncio.shield(task)
         if principal is None:
             return await self._failed(scope)
         self.authenticator.remember(kind, credential, principal)
         self.throttle.succeeded(_client(scope))
         return principal, None
+
+    async def _verify(self, verify: Callable[[], Principal | None]) -> Principal | None:
+        async with self._verifying:
+            return await asyncio.get_running_loop().run_in_executor(None, verify)
 
     async def _failed(self, scope: Scope) -> tuple[None, str]:
         delay = self.throttle.failed(_client(scope))
