@@ -293,13 +293,13 @@ class ScpiInstrument(wl.Thing):
         manufacturer, model, serial, firmware = fields
         return Identity(manufacturer=manufacturer, model=model, serial=serial, firmware=firmware)
 
-    @wl.action(exclusive=True)
+    @wl.action(exclusive=True, idempotent=True)
     def reset(self) -> None:
         """Reset the instrument to its power-on settings (*RST); the error queue stays."""
         self.write("*RST")
         self.wait_until_complete()
 
-    @wl.action
+    @wl.action(idempotent=True)
     def clear_status(self) -> None:
         """Clear the error queue and the status registers (*CLS)."""
         self.write("*CLS", check=False)

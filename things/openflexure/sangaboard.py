@@ -74,6 +74,9 @@ class Sangaboard(wl.Thing):
     poll_interval: ClassVar[float] = 0.05
     #: Most lines ``list_modules`` may answer before its end marker.
     max_module_lines: ClassVar[int] = 32
+    #: Affordances only some boards support (``tm:optional`` in the Thing Model): the
+    #: constant-current LED is an optional firmware module.
+    tm_optional: ClassVar[tuple[str, ...]] = ("led_brightness",)
 
     def __init__(
         self,
@@ -315,7 +318,7 @@ class Sangaboard(wl.Thing):
         self.notify_property_changed("position", position)
         return position
 
-    @wl.action(synchronous=True)
+    @wl.action(synchronous=True, idempotent=True)
     def stop(self) -> list[int]:
         """Stop the motors now, even during a move run; returns where they stopped.
 
@@ -326,7 +329,7 @@ class Sangaboard(wl.Thing):
         self.notify_property_changed("position", position)
         return position
 
-    @wl.action(exclusive=True, synchronous=True)
+    @wl.action(exclusive=True, synchronous=True, idempotent=True)
     def release(self) -> None:
         """De-energise the motor coils (they stay released until the next move)."""
         self._expect("release", "done")

@@ -1,6 +1,7 @@
 """The ``wot-labthing`` command line (also ``python -m wot_labthing``).
 
-Subcommands: ``serve`` a config, print a class's ``td``, ``validate`` a TD file,
+Subcommands: ``serve`` a config, print a class's ``td`` or Thing Model (``tm``),
+``validate`` a TD file,
 ``simulate`` an instrument, ``discover`` Things on the LAN, and use remote Things
 (``read``, ``write``, ``invoke``, ``observe``, ``things``). Errors print one
 line on stderr and exit non-zero, never a traceback.
@@ -20,9 +21,11 @@ from typing import Any
 
 from .._config import ServientConfig, build_things, import_thing_class, load_config
 from .._errors import WotLabthingError
+from .._ids import ServientIds
 from .._jsonutil import key_value, loads
 from .._servient import Servient
 from .._td import validate_td
+from .._tm import validate_tm
 
 __all__ = ["main"]
 
@@ -51,9 +54,20 @@ def _serve(args: argparse.Namespace) -> int:
         things = build_things(config)
         if not things:
             print("warning: no Things configured; serving an empty directory", file=sys.stderr)
-        return asyncio.run(_run_servient(config, Servient(things, settings=config.settings)))
+        servient = Servient(things, settings=config.settings, ids=_servient_ids(config, args))
+        return asyncio.run(_run_servient(config, servient))
     finally:
         _stop_simulators(simulators)
+
+
+def _servient_ids(config: ServientConfig, args: argparse.Namespace) -> ServientIds:
+    """The id namespace of this servient: its config file's path tells it apart (``_ids.py``)."""
+    from .._state import resolve_state_dir
+
+    key = str(Path(args.config).resolve()) if args.config else ""
+    # the ``state_dir`` setting (issue #13) when this build has it; else the default
+    configured = getattr(config.settings, "state_dir", None)
+    return ServientIds(resolve_state_dir(configured), key)
 
 
 def _start_simulators(config: ServientConfig) -> list[Any]:
@@ -128,6 +142,14 @@ def _td(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tm(args: argparse.Namespace) -> int:
+    from .._http.forms import served_model
+
+    cls = import_thing_class(args.thing_class, directory=Path.cwd())
+    print(json.dumps(served_model(cls, args.base), indent=2, allow_nan=False))
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
     failures = 0
     for path in args.files:
@@ -144,14 +166,16 @@ def _validate(args: argparse.Namespace) -> int:
         documents = td if isinstance(td, list) else [td]
         for index, document in enumerate(documents):
             label = path if len(documents) == 1 else f"{path}[{index}]"
-            problems = validate_td(document)
+            types = document.get("@type") if isinstance(document, dict) else None
+            is_model = "tm:ThingModel" in (types if isinstance(types, list) else [types])
+            problems = validate_tm(document) if is_model else validate_td(document)
             if problems:
                 failures += 1
                 print(f"{label}: INVALID ({len(problems)} problems)")
                 for problem in problems:
                     print(f"  {problem}")
             else:
-                print(f"{label}: valid TD 1.1")
+                print(f"{label}: valid {'TM' if is_model else 'TD'} 1.1")
     return 1 if failures else 0
 
 
@@ -185,7 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     td.set_defaults(handler=_td)
 
-    validate = commands.add_parser("validate", help="check TD files against TD 1.1")
+    tm = commands.add_parser("tm", help="print the Thing Model of a Thing class")
+    tm.add_argument("thing_class", metavar="module:Class")
+    tm.add_argument(
+        "--base",
+        default="http://localhost:8080/",
+        help="server URL under which the models it extends are served",
+    )
+    tm.set_defaults(handler=_tm)
+
+    validate = commands.add_parser("validate", help="check TD (or TM) files against TD 1.1")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(handler=_validate)
 

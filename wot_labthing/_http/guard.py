@@ -69,7 +69,7 @@ _SSE_PATH = re.compile(
     r"|^/actions/[^/]+/events$"
 )
 _LONGPOLL_PATH = re.compile(r"^/things/[^/]+/(?:properties/[^/]+/observable|events/[^/]+)$")
-_DESCRIPTION_PATH = re.compile(r"^/(?:\.well-known/wot|things|things/[^/]+)$")
+_DESCRIPTION_PATH = re.compile(r"^/(?:\.well-known/wot|things/?|things/[^/]+|models/[^/]+)$")
 _THING_PATH = re.compile(r"^/things/([^/]+)(?:/|$)")
 _INVOCATION_PATH = re.compile(r"^/actions/([^/]+)(?:/|$)")
 _ODD_PATH = re.compile(rb"%2f|%5c|%00|//|/\.\.?(?:/|$)|\\", re.IGNORECASE)
@@ -365,7 +365,12 @@ class Guard:
     def _thing_of(self, path: str) -> str | None:
         match = _THING_PATH.match(path)
         if match:
-            return match.group(1)
+            reference = match.group(1)
+            if reference not in self.servient.things:  # a TD id (retrieveThing) names it too
+                for name, thing in self.servient.things.items():
+                    if self.servient.thing_id(thing) == reference:
+                        return name
+            return reference
         match = _INVOCATION_PATH.match(path)
         if match:
             try:
