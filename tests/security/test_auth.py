@@ -293,3 +293,19 @@ async def test_concurrent_requests_with_one_credential_hash_it_once(
         )
         assert [answer.status_code for answer in answers] == [200] * 16
         assert calls == ["olga"]
+
+
+async def test_descriptions_by_id_and_models_follow_the_rules() -> None:
+    stagehand = ("stagehand", PASSWORDS["stagehand"])
+    async with serving_secured(security=secured(public_descriptions=True)) as (server, client):
+        td = (await client.get("things/lamp2")).json()
+        by_id = await client.get(f"things/{td['id']}")
+        assert by_id.status_code == 200 and by_id.json()["id"] == td["id"]
+        assert (await client.get("things/")).status_code == 200
+        model = next(link["href"] for link in td.get("links", []) if "/models/" in link["href"])
+        assert (await client.get(model)).status_code == 200
+    async with serving_secured() as (server, client):
+        td = (await client.get("things/lamp2", auth=stagehand)).json()
+        assert_problem(await client.get(f"things/{td['id']}"), 401)
+        # stagehand operates lamp2 only; its TD id leads to the same role
+        assert (await client.get(f"things/{td['id']}", auth=stagehand)).status_code == 200

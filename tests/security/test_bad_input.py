@@ -44,7 +44,8 @@ async def test_bad_json_bodies(body: bytes, caplog: pytest.LogCaptureFixture) ->
     ("headers", "path"),
     [
         ({"Last-Event-ID": "\u00b2"}, "things/lamp/properties/level/sse"),
-        ({"Last-Event-ID": "12a"}, "things/lamp/streams/properties"),
+        ({"Last-Event-ID": "<script>"}, "things/lamp/streams/properties"),
+        ({"Last-Event-ID": "2026-01-01T00:00:00Z" + "0" * 40}, "things/lamp/streams/properties"),
         ({"Last-Event-ID": "9" * 40}, "things/lamp/events/flash/sse"),
         ({"Prefer": "wait=" + "9" * 400}, "things/lamp/actions"),
         ({"Prefer": "wait=1e400"}, "things/lamp/actions"),

@@ -31,7 +31,7 @@ import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from .._jsonutil import dumps
 from .._problems import problem_type
@@ -73,7 +73,8 @@ _DESCRIPTION_PATH = re.compile(r"^/(?:\.well-known/wot|things/?|things/[^/]+|mod
 _THING_PATH = re.compile(r"^/things/([^/]+)(?:/|$)")
 _INVOCATION_PATH = re.compile(r"^/actions/([^/]+)(?:/|$)")
 _ODD_PATH = re.compile(rb"%2f|%5c|%00|//|/\.\.?(?:/|$)|\\", re.IGNORECASE)
-_LAST_EVENT_ID = re.compile(r"^[0-9]{0,19}$")
+#: An event id: a decimal number (older ids) or an RFC 3339 timestamp (the SSE Profile's).
+_LAST_EVENT_ID = re.compile(r"^(?:[0-9]{0,19}|[0-9]{4}-[0-9A-Za-z:.+\-]{1,35})$")
 _PREFER_WAIT = re.compile(r"wait\s*=\s*([^\s,;]*)", re.IGNORECASE)
 
 
@@ -226,7 +227,7 @@ class Guard:
                 return _bad_header(scope, name, "must be ASCII")
         last_event_id = _header(scope, b"last-event-id")
         if last_event_id is not None and not _LAST_EVENT_ID.match(last_event_id.strip()):
-            return _bad_header(scope, b"last-event-id", "must be the decimal id of an event")
+            return _bad_header(scope, b"last-event-id", "must be the id of an event")
         prefer = _header(scope, b"prefer")
         if prefer is not None:
             match = _PREFER_WAIT.search(prefer)
@@ -554,13 +555,19 @@ def _set_header(scope: Scope, name: bytes, value: str) -> None:
     scope["headers"] = headers
 
 
+def _instance(scope: Scope) -> str:
+    """The request path as sent (percent-encoded), a valid URI reference for ``instance``."""
+    raw = scope.get("raw_path") or scope.get("path", "/").encode("utf-8")
+    return quote(raw.decode("latin-1"), safe="/%:@!$&'()*+,;=-._~")
+
+
 def _problem_body(status: int, slug: str, title: str, detail: str, scope: Scope) -> bytes:
     body = {
         "type": problem_type(slug),
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": scope.get("path", "/") if status != 421 else "/",
+        "instance": _instance(scope) if status != 421 else "/",
     }
     return dumps(body).encode()
 
