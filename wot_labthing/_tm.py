@@ -65,9 +65,17 @@ def class_path(cls: type[Thing]) -> str:
 
 
 def model_base(cls: type[Thing]) -> type[Thing] | None:
-    """The class whose TM the TM of ``cls`` extends: its first Thing base other than Thing."""
+    """The class whose TM the TM of ``cls`` extends: its first Thing base that is a driver.
+
+    The library's own bases (:class:`Thing`, :class:`~wot_labthing.SerialThing`)
+    declare no affordances and are no models.
+    """
     for base in cls.__bases__:
-        if isinstance(base, type) and issubclass(base, Thing) and base is not Thing:
+        if (
+            isinstance(base, type)
+            and issubclass(base, Thing)
+            and base.__module__.partition(".")[0] != "wot_labthing"
+        ):
             return base
     return None
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,6 +34,13 @@ __all__ = ["main"]
 _log = logging.getLogger("wot_labthing")
 
 Handler = Callable[[argparse.Namespace], int]
+
+#: Why ``serve`` cannot bind, in the CLI's one-line error style.
+_LISTEN_ERRORS = {
+    errno.EADDRINUSE: "address in use",
+    errno.EACCES: "permission denied (ports below 1024 need privileges)",
+    errno.EADDRNOTAVAIL: "no such address on this machine",
+}
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -115,15 +124,30 @@ async def _run_servient(config: ServientConfig, servient: Servient) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with servient:
-        print(f"wot-labthing serving on {server.url}", flush=True)
-        print(f"directory: {server.directory_url}", flush=True)
-        for url in server.td_urls():
-            print(f"TD: {url}", flush=True)
-        print("ready (Ctrl-C stops the servient)", flush=True)
-        await stop.wait()
-        print("shutting down: cancelling running actions", file=sys.stderr, flush=True)
+    try:
+        async with servient:
+            print(f"wot-labthing serving on {server.url}", flush=True)
+            print(f"directory: {server.directory_url}", flush=True)
+            for url in server.td_urls():
+                print(f"TD: {url}", flush=True)
+            print("ready (Ctrl-C stops the servient)", flush=True)
+            await stop.wait()
+            print("shutting down: cancelling running actions", file=sys.stderr, flush=True)
+    except OSError as exc:
+        raise _listen_error(config, exc) from None
     return 0
+
+
+def _listen_error(config: ServientConfig, exc: OSError) -> BaseException:
+    """A one-line error for a port or address the servient cannot listen on."""
+    reason = _LISTEN_ERRORS.get(exc.errno or 0)
+    if reason is None and not isinstance(exc, socket.gaierror):
+        return exc  # not about listening: the usual handling
+    where = f"[{config.host}]" if ":" in config.host else config.host
+    hint = " (try --port)" if exc.errno == errno.EADDRINUSE else ""
+    return WotLabthingError(
+        f"cannot listen on {where}:{config.port}: {reason or exc.strerror or exc}{hint}"
+    )
 
 
 def _td(args: argparse.Namespace) -> int:
