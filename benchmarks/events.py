@@ -70,7 +70,10 @@ class Source(wl.Thing):
 async def main():
     thing = Source(name="source")
     settings = wl.ServientSettings(max_subscribers=100_000)
-    async with wl.HttpServer(wl.Servient([thing], settings=settings), port=0) as server:
+    from wot_labthing._security import SecurityConfig
+    security = SecurityConfig(max_streams_per_client=100_000)  # every client is on loopback
+    servient = wl.Servient([thing], settings=settings)
+    async with wl.HttpServer(servient, port=0, security=security) as server:
         print(server.url, flush=True)
         rate, seconds = map(float, (await asyncio.to_thread(sys.stdin.readline)).split())
 

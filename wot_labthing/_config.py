@@ -32,6 +32,7 @@ from typing import Annotated, Any, Literal
 from ._errors import ConfigError, InputError, WotLabthingError
 from ._resources import load_schema
 from ._schema import Constraints, SchemaValidator, schema_for
+from ._security import SecurityConfig, parse_security
 from ._servient import ServientSettings
 from ._thing import Thing
 
@@ -110,6 +111,7 @@ class ServientConfig:
     things: list[ThingEntry] = field(default_factory=list)
     simulators: list[SimulatorEntry] = field(default_factory=list)
     directory: Path | None = None
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
 def _servient_keys() -> list[str]:
@@ -198,6 +200,7 @@ def parse_config(
     if duplicates:
         raise ConfigError(f"Thing names must be unique: {', '.join(duplicates)}", entry="things")
     _parse_simulators(config, data.get("simulators", []))
+    config.security = parse_security(data.get("security"), directory=directory)
     return config
 
 

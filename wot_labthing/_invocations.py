@@ -48,14 +48,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from . import _context
-from ._errors import (
-    ActionTimeoutError,
-    BusyError,
-    InvocationCancelled,
-    NotFoundError,
-)
+from ._errors import ActionTimeoutError, BusyError, InvocationCancelled, NotFoundError
 from ._jsonutil import dumps, rfc3339
-from ._problems import problem_for
+from ._problems import problem_for, public_problem
 from ._schema import to_json
 
 if TYPE_CHECKING:
@@ -697,13 +692,16 @@ class InvocationManager:
             if isinstance(exception, asyncio.CancelledError):
                 exception = InvocationCancelled(record.cancel_reason)
             record.exception = exception
-            record.error = problem_for(exception)
+            debug = self.settings.debug
+            record.error = public_problem(problem_for(exception), debug=debug)
             trace = "".join(traceback.format_exception(exception))
             is_cancel = isinstance(exception, InvocationCancelled)
+            if not is_cancel and not debug:  # the trace stays in the server log (no leaks)
+                _log.error("invocation %s of %s failed\n%s", record.id, record.action, trace)
             record.add_log(
                 "WARNING" if is_cancel else "ERROR",
-                f"{type(exception).__name__}: {exception}",
-                trace=None if is_cancel else trace,
+                record.error["detail"] if not debug else f"{type(exception).__name__}: {exception}",
+                trace=trace if debug and not is_cancel else None,
             )
         else:
             try:

@@ -91,6 +91,8 @@ class ServientSettings:
     #: Name of this servient's settings file in ``state_dir`` (``<state_name>.json``);
     #: ``serve`` uses the config file's name.
     state_name: Annotated[str, Constraints(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")] = "servient"
+    #: Show exception details (tracebacks, device paths) to clients; for development only.
+    debug: bool = False
 
 
 class Servient:

@@ -94,16 +94,25 @@ async def test_invalid_input_is_400_with_pointer_and_leaves_no_record(serve, lab
 
 
 async def test_failure_records_a_problem_and_the_traceback(serve, lab: Lab) -> None:
+    # the record keeps the problem; the traceback goes to the server log (#14: no leaks)
     async with serve([lab]) as (_, client):
         record = assert_record((await client.post("things/lab/actions/fail")).json())
         assert record["status"] == "failed"
         assert record["error"]["type"] == "urn:wot-labthing:problem:internal-error"
+        assert "exception" not in record["error"]
+        assert record["error"]["detail"] == "kaput"
+        assert "traceback" not in record["log"][-1]
+        missing = await client.get(record["href"] + "/output")
+        assert missing.status_code == 404
+
+
+async def test_failure_traceback_in_the_record_with_debug(serve, lab: Lab) -> None:
+    async with serve([lab], wl.ServientSettings(debug=True)) as (_, client):
+        record = assert_record((await client.post("things/lab/actions/fail")).json())
         assert record["error"]["exception"] == "RuntimeError"
         assert record["error"]["detail"] == "kaput"
         assert "Traceback" in record["log"][-1]["traceback"]
         assert "kaput" in record["log"][-1]["traceback"]
-        missing = await client.get(record["href"] + "/output")
-        assert missing.status_code == 404
 
 
 async def test_cancel_a_running_sync_action_runs_the_abort_hook(serve, lab: Lab) -> None:

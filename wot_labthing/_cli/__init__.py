@@ -51,6 +51,10 @@ def _serve(args: argparse.Namespace) -> int:
         config.port = args.port
     if args.no_mdns:
         config.mdns = False
+    if args.certfile or args.keyfile:
+        if not (args.certfile and args.keyfile):
+            raise WotLabthingError("give both --certfile and --keyfile")
+        config.security.certfile, config.security.keyfile = args.certfile, args.keyfile
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -102,7 +106,7 @@ def compose(config: ServientConfig, servient: Servient) -> Any:
     """
     from .._http import HttpServer
 
-    server = HttpServer(servient, host=config.host, port=config.port)
+    server = HttpServer(servient, host=config.host, port=config.port, security=config.security)
     if config.mdns:
         try:
             from .._discovery import MdnsAdvertising
@@ -217,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port; 0 picks a free one (default 8080)")
     serve.add_argument("--no-mdns", action="store_true", help="do not advertise with zeroconf")
+    serve.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS")
+    serve.add_argument("--keyfile", help="TLS private key (PEM) of --certfile")
     serve.set_defaults(handler=_serve)
 
     td = commands.add_parser("td", help="print the TD of a Thing class")

@@ -11,10 +11,20 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["PASSWORD_ENV", "TOKEN_ENV", "add_client_commands"]
+__all__ = [
+    "CAFILE_ENV",
+    "NETRC_ENV",
+    "PASSWORD_ENV",
+    "TOKEN_ENV",
+    "USER_ENV",
+    "add_client_commands",
+]
 
 PASSWORD_ENV = "WOT_LABTHING_PASSWORD"
 TOKEN_ENV = "WOT_LABTHING_TOKEN"
+USER_ENV = "WOT_LABTHING_USER"
+NETRC_ENV = "WOT_LABTHING_NETRC"
+CAFILE_ENV = "WOT_LABTHING_CAFILE"
 
 
 def _runs(name: str) -> Callable[[argparse.Namespace], int]:
@@ -41,6 +51,14 @@ def _common() -> argparse.ArgumentParser:
         "--user", metavar="USER[:PASSWORD]", help=f"HTTP basic credentials (or ${PASSWORD_ENV})"
     )
     parent.add_argument("--token", help=f"bearer token (or ${TOKEN_ENV})")
+    parent.add_argument(
+        "--netrc",
+        metavar="FILE",
+        help=f"netrc-style credentials file (or ${NETRC_ENV}; default ~/.netrc)",
+    )
+    parent.add_argument(
+        "--cafile", metavar="PEM", help=f"CA certificates to verify https with (or ${CAFILE_ENV})"
+    )
     parent.add_argument(
         "--timeout", type=float, default=10.0, help="seconds per request (default 10)"
     )
