@@ -39,6 +39,7 @@ import contextvars
 import functools
 import itertools
 import logging
+import queue
 import threading
 import traceback
 import uuid
@@ -69,6 +70,8 @@ FINISHED = frozenset({COMPLETED, FAILED})
 SWEEP_INTERVAL = 5.0
 #: Seconds a client refused for a full pending queue is asked to wait.
 PENDING_RETRY_AFTER = 5
+#: Seconds an action thread with nothing to do waits for the next run before it ends.
+IDLE_SECONDS = 5.0
 #: Shared stand-ins for a finished run's cancel flag (a finished record keeps no Event).
 _CANCELLED = threading.Event()
 _CANCELLED.set()
@@ -386,6 +389,52 @@ class _ThreadSlots:
         self.active -= 1
 
 
+class _ThreadPool:
+    """Daemon threads for sync runs, reused: an idle thread takes the next run, else one starts.
+
+    Starting a thread blocks the loop until the OS schedules it (on a loaded
+    machine, often a millisecond or more), so a quick action pays for a thread
+    start on every run; an idle thread takes a run from a queue without blocking
+    anyone. Threads are started on demand without a bound of their own (the
+    manager's ``action_threads`` slots bound them) and end after ``idle``
+    seconds with nothing to do, or at :meth:`stop_idle`.
+    """
+
+    def __init__(self, idle: float) -> None:
+        self._idle_seconds = idle
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        #: One token per idle thread; a submitter that takes one hands its job to the queue.
+        self._idle = threading.Semaphore(0)
+        self._names = itertools.count(1)
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on an idle thread, or on a new one (RuntimeError if none can start)."""
+        if self._idle.acquire(blocking=False):
+            self._jobs.put(job)
+            return
+        name = f"wot-action-{next(self._names)}"
+        threading.Thread(target=self._work, args=(job,), name=name, daemon=True).start()
+
+    def _work(self, job: Callable[[], None] | None) -> None:
+        while job is not None:
+            job()
+            job = None
+            self._idle.release()
+            while True:
+                try:
+                    job = self._jobs.get(timeout=self._idle_seconds)
+                    break
+                except queue.Empty:
+                    if self._idle.acquire(blocking=False):
+                        return  # nobody claimed this thread: it ends
+                    # a submitter claimed an idle thread just now: its job is on the way
+
+    def stop_idle(self) -> None:
+        """Let every idle thread end now (running ones end when they are idle too long)."""
+        while self._idle.acquire(blocking=False):
+            self._jobs.put(None)
+
+
 class InvocationManager:
     """Starts, tracks, cancels and expires invocations for one servient."""
 
@@ -398,6 +447,7 @@ class InvocationManager:
         #: Finished records a client has read, in the order they were read (evicted first).
         self._read: OrderedDict[str, None] = OrderedDict()
         self._threads = _ThreadSlots(settings.action_threads)
+        self._pool = _ThreadPool(IDLE_SECONDS)
         self._exclusive: dict[str, asyncio.Lock] = {}
         self._pending = 0
         self._pending_by_thing: dict[str, int] = {}
@@ -433,6 +483,7 @@ class InvocationManager:
         threads are daemon threads, so they never hold the process up.
         """
         self._accepting = False
+        self._pool.stop_idle()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
@@ -460,6 +511,7 @@ class InvocationManager:
                     abandoned,
                     self.settings.shutdown_grace,
                 )
+        self._pool.stop_idle()
 
     # Starting -------------------------------------------------------------------
 
@@ -617,11 +669,8 @@ class InvocationManager:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
                 loop.call_soon_threadsafe(done, outcome)
 
-        thread = threading.Thread(
-            target=body, name=f"wot-action-{record.action}-{record.id[:8]}", daemon=True
-        )
         try:
-            thread.start()
+            self._pool.submit(body)
         except RuntimeError as exc:  # the system refused another thread
             done((None, exc))
         return future
