@@ -111,6 +111,8 @@ class ServientConfig:
     things: list[ThingEntry] = field(default_factory=list)
     simulators: list[SimulatorEntry] = field(default_factory=list)
     directory: Path | None = None
+    #: The ``[mqtt]`` table as written (checked by the schema), or None: no MQTT binding.
+    mqtt: dict[str, Any] | None = None
 
 
 def _servient_keys() -> list[str]:
@@ -184,6 +186,8 @@ def parse_config(data: dict[str, Any], *, directory: Path | None = None) -> Serv
     if duplicates:
         raise ConfigError(f"Thing names must be unique: {', '.join(duplicates)}", entry="things")
     _parse_simulators(config, data.get("simulators", []))
+    if "mqtt" in data:
+        config.mqtt = dict(data["mqtt"])
     return config
 
 

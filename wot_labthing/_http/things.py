@@ -31,14 +31,19 @@ async def list_things() -> Response:
     """Every TD, as the directory's ``things`` property (GET and HEAD)."""
     servient = _servient()
     return json_response(
-        [thing_description(thing, request.host_url) for thing in servient.things.values()]
+        [
+            servient.extend_description(name, thing_description(thing, request.host_url))
+            for name, thing in servient.things.items()
+        ]
     )
 
 
 @blueprint.route(routes.THING, methods=["GET"])
 async def get_thing(thing: str) -> Response:
     """One TD as ``application/td+json`` (GET and HEAD)."""
-    return json_response(thing_description(_servient().thing(thing), request.host_url), TD_JSON)
+    servient = _servient()
+    td = thing_description(servient.thing(thing), request.host_url)
+    return json_response(servient.extend_description(thing, td), TD_JSON)
 
 
 @blueprint.route(routes.DIRECTORY, methods=["GET"])
