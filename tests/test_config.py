@@ -201,10 +201,13 @@ def test_the_scale_out_example_takes_its_site_from_the_environment(
 ) -> None:
     example = Path(__file__).parent.parent / "examples" / "scale-out.toml"
     monkeypatch.delenv("WOT_MQTT_URL", raising=False)
-    with pytest.raises(wl.ConfigError, match="WOT_MQTT_URL is not set"):
+    monkeypatch.setenv("WOT_TDD_URL", "http://tdd.lab:5000")
+    with pytest.raises(wl.ConfigError, match="mqtt/broker: .*WOT_MQTT_URL is not set"):
         load_config(example)
     monkeypatch.setenv("WOT_MQTT_URL", "mqtt://broker.lab:1883")
     monkeypatch.setenv("WOT_BENCH", "bench1")
+    monkeypatch.setenv("WOT_TDD_URL", "http://tdd.lab:5000")
     config = load_config(example)
+    assert config.directories == [{"url": "http://tdd.lab:5000", "ttl": 300}]
     assert config.mqtt == {"broker": "mqtt://broker.lab:1883", "prefix": "lab/bench1", "qos": 1}
     assert [thing.thing_name for thing in build_things(config)] == ["stage", "meter"]

@@ -117,6 +117,8 @@ class ServientConfig:
     directory: Path | None = None
     #: The ``[mqtt]`` table as written (checked by the schema), or None: no MQTT binding.
     mqtt: dict[str, Any] | None = None
+    #: The ``[[directories]]`` entries as written: TD Directories to register in.
+    directories: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _servient_keys() -> list[str]:
@@ -245,6 +247,7 @@ def parse_config(
     _parse_simulators(config, data.get("simulators", []))
     if "mqtt" in data:
         config.mqtt = dict(data["mqtt"])
+    config.directories = [dict(entry) for entry in data.get("directories", [])]
     return config
 
 
