@@ -202,7 +202,7 @@ def test_the_scale_out_example_takes_its_site_from_the_environment(
     example = Path(__file__).parent.parent / "examples" / "scale-out.toml"
     monkeypatch.delenv("WOT_MQTT_URL", raising=False)
     monkeypatch.setenv("WOT_TDD_URL", "http://tdd.lab:5000")
-    with pytest.raises(wl.ConfigError, match="mqtt/broker: .*WOT_MQTT_URL is not set"):
+    with pytest.raises(wl.ConfigError, match=r"mqtt/broker: .*WOT_MQTT_URL is not set"):
         load_config(example)
     monkeypatch.setenv("WOT_MQTT_URL", "mqtt://broker.lab:1883")
     monkeypatch.setenv("WOT_BENCH", "bench1")

@@ -5,8 +5,8 @@ Thing's name found by DNS-SD discovery; this module turns any of them into
 ``(TD URL, TD)`` pairs. A servient root is tried as given, then at its
 ``/.well-known/wot`` (WoT Discovery) and ``/things`` (a TD directory listing).
 A directory TD (``@type: ThingDirectory``, or a ``things`` property) is read
-through its ``things`` property (a Domus TDD's: ``retrieveTDs``); a JSON array of TDs or of TD URLs (node-wot's
-root) is taken as the list.
+through its ``things`` property (a Domus TDD's: ``retrieveTDs``); a JSON array of
+TDs or of TD URLs (node-wot's root) is taken as the list.
 """
 
 from __future__ import annotations
