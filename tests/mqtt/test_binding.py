@@ -206,3 +206,33 @@ def test_broker_urls_are_checked() -> None:
             MqttBinding(servient, MqttSettings(broker=bad))
     with pytest.raises(wl.ConfigError, match="qos"):
         MqttBinding(servient, MqttSettings(broker="mqtt://h", qos=3))
+
+
+async def test_our_client_prefers_the_broker_and_falls_back_to_http(
+    mosquitto: Mosquitto, tmp_path: Any
+) -> None:
+    async with lamp_servient(mosquitto.url) as (server, binding, client):
+        assert await binding.wait_connected(10)
+        assert (await client.put("/things/lamp/properties/level", json=3)).status_code == 204
+        await eventually(lambda: binding.pending == 0, "the outbox to drain")
+        async with await wl.consume(server.url + "things/lamp") as lamp:
+            subscription = await lamp.observe_property("level")
+            assert subscription.subprotocol == "mqtt"
+            assert await subscription.next(10) == 3  # the retained value first
+            await lamp.write_property("level", 4)
+            assert await subscription.next(10) == 4
+            await subscription.close()
+            events = await lamp.subscribe_event("flashed")
+            assert events.subprotocol == "mqtt"
+            await lamp.invoke_action("flash", {"times": 5})
+            assert await events.next(10) == 5
+            await events.close()
+    away = Mosquitto(tmp_path)  # never started: the broker is unreachable
+    async with lamp_servient(away.url) as (server, binding, client):
+        async with await wl.consume(server.url + "things/lamp") as lamp:
+            subscription = await lamp.observe_property("level")
+            assert subscription.subprotocol == "sse"
+            await lamp.write_property("level", 6)
+            assert await subscription.next(10) == 6
+            with pytest.raises(wl.ConsumerError, match="cannot subscribe"):
+                await lamp.observe_property("level", subprotocol="mqtt")

@@ -56,6 +56,8 @@ _log = logging.getLogger(__name__)
 MQV_CONTEXT = {"mqv": "http://www.example.org/mqtt-binding#"}
 _TABLES = {"property": "properties", "event": "events", "action": "actions"}
 _SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+#: Publishes in flight (sent, not yet acknowledged) at most.
+_WINDOW = 100
 
 
 @dataclass
@@ -149,6 +151,7 @@ class MqttBinding:
         public = settings.public_broker or settings.broker
         self._public: _Broker = parse_broker_url(public, entry="mqtt.public_broker")
         self._outbox: deque[tuple[str, bytes, bool]] = deque()
+        self._inflight: deque[tuple[tuple[str, bytes, bool], asyncio.Future[None]]] = deque()
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._retained: dict[str, bytes] = {}
@@ -179,8 +182,8 @@ class MqttBinding:
 
     @property
     def pending(self) -> int:
-        """Messages in the outbox, not yet acknowledged by the broker."""
-        return len(self._outbox)
+        """Messages not yet acknowledged by the broker (queued or in flight)."""
+        return len(self._outbox) + len(self._inflight)
 
     async def wait_connected(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait up to ``timeout`` seconds for a broker connection; True once connected."""
@@ -210,13 +213,13 @@ class MqttBinding:
         task, self._task = self._task, None
         if task is None:
             return
-        if self._outbox and self.connected:
+        if self.pending and self.connected:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), 2.0)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        if self._outbox:
+        if self._outbox:  # in-flight ones went back to the outbox
             _log.warning("MQTT: %d messages not published at shutdown", len(self._outbox))
             self._outbox.clear()
         self._retained.clear()
@@ -375,6 +378,7 @@ class MqttBinding:
             tls_context=tls,
             keepalive=30,
             timeout=10,
+            max_inflight_messages=_WINDOW,
         )
 
     async def _run(self) -> None:
@@ -434,21 +438,52 @@ class MqttBinding:
         raise aiomqtt.MqttError("the broker closed the connection")
 
     async def _publish(self, client: aiomqtt.Client) -> None:
-        pending = set(topic for topic, _, _ in self._outbox)
+        """Republish the retained values, then the outbox, up to ``_WINDOW`` unacknowledged.
+
+        Publishes are started in order (the wire keeps it) without waiting for each
+        acknowledgement, so throughput is not one broker round trip per message.
+        Unacknowledged messages go back to the front of the outbox when the
+        connection breaks, to be published again after the reconnect.
+        """
+        pending = {topic for topic, _, _ in self._outbox}
         for topic, payload in list(self._retained.items()):
             if topic not in pending:
                 await client.publish(topic, payload, qos=self.settings.qos, retain=True)
-        while True:
-            while self._outbox:
-                item = self._outbox[0]
-                topic, payload, retain = item
-                await client.publish(topic, payload, qos=self.settings.qos, retain=retain)
-                self.published += 1
-                if self._outbox and self._outbox[0] is item:  # not dropped meanwhile
-                    self._outbox.popleft()
-            self._drained.set()
-            self._wake.clear()
-            await self._wake.wait()
+        window = self._inflight
+        try:
+            while True:
+                while self._outbox and len(window) < _WINDOW:
+                    item = self._outbox.popleft()
+                    publish = client.publish(
+                        item[0], item[1], qos=self.settings.qos, retain=item[2]
+                    )
+                    window.append((item, asyncio.ensure_future(publish)))
+                if not window:
+                    self._drained.set()
+                self._wake.clear()
+                waiters: set[asyncio.Future[Any]] = set()
+                if len(window) < _WINDOW:
+                    waiters.add(asyncio.ensure_future(self._wake.wait()))
+                if window:
+                    waiters.add(window[0][1])
+                try:
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        if not any(waiter is task for _, task in window):
+                            waiter.cancel()
+                while window and window[0][1].done():
+                    _, task = window.popleft()
+                    task.result()  # MqttError: the connection is gone
+                    self.published += 1
+        finally:
+            for item, task in reversed(window):
+                if task.done() and not task.cancelled() and task.exception() is None:
+                    self.published += 1
+                    continue
+                task.cancel()
+                self._outbox.appendleft(item)
+            window.clear()
 
 
 def _add_context(td: dict[str, Any]) -> None:
