@@ -369,7 +369,7 @@ class MqttBinding:
     def _client(self) -> aiomqtt.Client:
         broker = self._broker
         tls = ssl.create_default_context() if broker.scheme == "mqtts" else None
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             broker.host,
             broker.port,
             username=self.settings.username or broker.username,
@@ -380,6 +380,8 @@ class MqttBinding:
             timeout=10,
             max_inflight_messages=_WINDOW,
         )
+        client.pending_calls_threshold = _WINDOW  # a full window is normal, not a warning
+        return client
 
     async def _run(self) -> None:
         """Connect, publish, and reconnect with back-off for as long as the binding is open."""
