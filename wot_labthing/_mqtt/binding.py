@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import ssl
 from collections import deque
 from dataclasses import dataclass
@@ -445,7 +446,9 @@ class MqttBinding:
         Publishes are started in order (the wire keeps it) without waiting for each
         acknowledgement, so throughput is not one broker round trip per message.
         Unacknowledged messages go back to the front of the outbox when the
-        connection breaks, to be published again after the reconnect.
+        connection breaks, to be published again after the reconnect. A slow
+        acknowledgement (a broker busy fanning out) is waited for without limit:
+        a dead connection is noticed by the keepalive, not by a publish timeout.
         """
         pending = {topic for topic, _, _ in self._outbox}
         for topic, payload in list(self._retained.items()):
@@ -457,7 +460,7 @@ class MqttBinding:
                 while self._outbox and len(window) < _WINDOW:
                     item = self._outbox.popleft()
                     publish = client.publish(
-                        item[0], item[1], qos=self.settings.qos, retain=item[2]
+                        item[0], item[1], qos=self.settings.qos, retain=item[2], timeout=math.inf
                     )
                     window.append((item, asyncio.ensure_future(publish)))
                 if not window:
