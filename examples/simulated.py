@@ -66,7 +66,7 @@ class SimulatedMeter(wl.Thing):
         time.sleep(self.nplc / 50)
         return round(math.sin(time.time()) + random.gauss(0, 0.01), 6)
 
-    @wl.action(synchronous=True)
+    @wl.action(synchronous=True, safe=True, idempotent=True)
     def identify(self) -> str:
         """The instrument's identification string."""
         return "wot-labthing,SimulatedMeter,0,1.0"

@@ -85,8 +85,12 @@ def _checked(blockbuster: BlockBuster) -> list[BlockBusterFunction]:
 @pytest.fixture(scope="session")
 def loop_blocking_checks() -> Iterator[BlockBuster]:
     """blockbuster, set up once per session (patching ~60 functions takes ~20 ms)."""
-    # things/simulators/ are the tests' fake instruments, driven from test code
-    blockbuster = BlockBuster(["wot_labthing", "things"], excluded_modules=["things.simulators"])
+    # simulators (things/simulators/ and their base, wot_labthing/_line_simulator.py) are
+    # the tests' fake instruments, driven from test code
+    blockbuster = BlockBuster(
+        ["wot_labthing", "things"],
+        excluded_modules=["things.simulators", "wot_labthing._line_simulator"],
+    )
     for function in blockbuster.functions.values():
         # importing a module reads files; the lazy exports import on first use
         function.can_block_in("importlib._bootstrap>", "_find_and_load")

@@ -128,7 +128,8 @@ def test_simulate_prints_a_port_the_driver_talks_to() -> None:
 
 def test_simulate_on_tcp_and_unknown_names() -> None:
     unknown = run_cli("simulate", "nope")
-    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("error: no simulator named 'nope' is installed (installed: ")
     with simulate("34401a", "--socket", "0") as (process, printed):
         assert re.match(r"socket://127\.0\.0\.1:\d+$", printed["port"]), printed
         transport = wl.SerialTransport(printed["port"], timeout=2)
@@ -147,3 +148,18 @@ def test_td_of_a_driver_takes_constructor_arguments() -> None:
     done = run_cli("td", "things.keysight.dmm34401a:Keysight34401A", "--arg", "port=loop://")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["title"] == "Keysight34401A"
+
+
+def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), "--no-mdns", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{port}: address in use (try --port)"
+    )
+    assert "Traceback" not in result.stderr

@@ -101,6 +101,13 @@ def test_missing_annotations_fail_at_class_definition() -> None:
         wl.property(default=1.0, maximum=float("inf"))
 
 
+def test_a_default_outside_its_own_limits_names_the_property() -> None:
+    with pytest.raises(wl.DefinitionError, match=r"^Heater\.setpoint: the default 500\.0 breaks"):
+
+        class Heater(wl.Thing):
+            setpoint: float = wl.property(default=500.0, maximum=120)
+
+
 def test_validator_reports_json_pointer_of_nested_field() -> None:
     validator = SchemaValidator(schema_for(list[Point]))
     validator.validate([{"x": 1, "y": 2.5}])

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, ClassVar, TypedDict
+from typing import ClassVar, TypedDict
 
 import wot_labthing as wl
 
@@ -76,77 +76,23 @@ class ScpiError(wl.InstrumentError):
         self.code, self.error_message = errors[0]
 
 
-class ScpiInstrument(wl.Thing):
+class ScpiInstrument(wl.SerialThing):
     """A SCPI instrument on a serial port: identification, reset and error reporting.
 
     Args:
         port: device path or pyserial URL (``/dev/ttyUSB0``, ``socket://host:port``);
             omit it to find a USB adapter by ``vid``/``pid``/``serial_number``.
-        vid, pid, serial_number: USB ids of the serial adapter.
-        baudrate: line speed; the class's ``default_baudrate`` when omitted.
-        bytesize, parity, stopbits: character format; the class's ``serial_options``
-            when omitted.
-        timeout: seconds to wait for an ordinary reply.
-        transport: a ready transport (a :class:`wot_labthing.testing.ScriptedTransport`
-            in tests); the port arguments are then ignored.
-        **thing_kwargs: ``name``, ``title``, ``description``, ``id`` of the Thing.
+        **kwargs: the other :class:`wot_labthing.SerialThing` arguments (USB ids,
+            line settings, ``timeout``, ``transport``) and ``name``, ``title``,
+            ``description``, ``id`` of the Thing.
     """
 
-    #: Line settings used when the driver builds its own transport.
-    default_baudrate: ClassVar[int] = 9600
-    serial_options: ClassVar[dict[str, Any]] = {}
     #: Sent after every (re)connection, before anything else (no replies expected).
     connect_commands: ClassVar[tuple[str, ...]] = ("*CLS",)
     #: The ``*IDN?`` model this driver was written for; another one is only logged.
     expected_model: ClassVar[str | None] = None
 
-    def __init__(
-        self,
-        port: str | None = None,
-        *,
-        vid: int | None = None,
-        pid: int | None = None,
-        serial_number: str | None = None,
-        baudrate: int | None = None,
-        bytesize: int | None = None,
-        parity: str | None = None,
-        stopbits: float | None = None,
-        timeout: float = 1.0,
-        transport: wl.SerialTransport | None = None,
-        **thing_kwargs: Any,
-    ) -> None:
-        super().__init__(**thing_kwargs)
-        no_ids = vid is None and pid is None and serial_number is None
-        if transport is None and port is None and no_ids:
-            # A missing required argument is a TypeError, as for any Python call.
-            raise TypeError(
-                f"{type(self).__name__} needs a port (path or pyserial URL), USB ids "
-                "(vid, pid, serial_number) or a transport"
-            )
-        if transport is None:
-            options = dict(self.serial_options)
-            given = {"bytesize": bytesize, "parity": parity, "stopbits": stopbits}
-            options.update({key: value for key, value in given.items() if value is not None})
-            transport = wl.SerialTransport(
-                port,
-                vid=vid,
-                pid=pid,
-                serial_number=serial_number,
-                baudrate=baudrate or self.default_baudrate,
-                timeout=timeout,
-                **options,
-            )
-        previous = transport.on_connect
-
-        def on_connect(connected: wl.SerialTransport) -> None:
-            if previous is not None:
-                previous(connected)
-            self._on_connect(connected)
-
-        transport.on_connect = on_connect
-        self.transport = transport
-
-    def _on_connect(self, transport: wl.SerialTransport) -> None:
+    def on_connect(self, transport: wl.SerialTransport) -> None:
         """Put a freshly (re)connected instrument into a known state."""
         for command in self.connect_commands:
             transport.write(command)
@@ -159,8 +105,10 @@ class ScpiInstrument(wl.Thing):
         The servient keeps running and the transport reconnects on the next use,
         so an instrument switched on later simply starts working.
         """
+        super().open()
+        if not self.transport.is_open:
+            return
         try:
-            self.transport.open()
             identity = self.identity
         except wl.InstrumentError as exc:
             _log.warning("%s: instrument not available yet: %s", self.transport.name, exc)
@@ -180,10 +128,6 @@ class ScpiInstrument(wl.Thing):
                 self.expected_model,
                 identity["model"],
             )
-
-    def close(self) -> None:
-        """Release the serial port (idempotent)."""
-        self.transport.close()
 
     # Helpers for subclasses -----------------------------------------------------
 
@@ -293,13 +237,13 @@ class ScpiInstrument(wl.Thing):
         manufacturer, model, serial, firmware = fields
         return Identity(manufacturer=manufacturer, model=model, serial=serial, firmware=firmware)
 
-    @wl.action(exclusive=True)
+    @wl.action(exclusive=True, idempotent=True)
     def reset(self) -> None:
         """Reset the instrument to its power-on settings (*RST); the error queue stays."""
         self.write("*RST")
         self.wait_until_complete()
 
-    @wl.action
+    @wl.action(idempotent=True)
     def clear_status(self) -> None:
         """Clear the error queue and the status registers (*CLS)."""
         self.write("*CLS", check=False)

@@ -45,6 +45,7 @@ from ._errors import (
 )
 from ._invocations import Invocation
 from ._schema import Constraints
+from ._serial_thing import SerialThing
 from ._servient import Servient, ServientSettings
 from ._td import validate_td
 from ._thing import Thing
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
     )
     from ._discovery import DiscoveredThing, MdnsAdvertising, discover, discover_sync
     from ._http import HttpServer
+    from ._line_simulator import LineSimulator, SimulatorEndpoint
 
 #: Public name -> the private module that defines it, imported on first access.
 _LAZY = {
@@ -81,6 +83,8 @@ _LAZY = {
     "discover": "._discovery",
     "discover_sync": "._discovery",
     "HttpServer": "._http",
+    "LineSimulator": "._line_simulator",
+    "SimulatorEndpoint": "._line_simulator",
 }
 
 __all__ = [
@@ -101,14 +105,17 @@ __all__ = [
     "InstrumentTimeoutError",
     "Invocation",
     "InvocationCancelled",
+    "LineSimulator",
     "MdnsAdvertising",
     "NotAllowedError",
     "NotFiniteError",
     "NotFoundError",
     "RemoteError",
+    "SerialThing",
     "SerialTransport",
     "Servient",
     "ServientSettings",
+    "SimulatorEndpoint",
     "Subscription",
     "SyncActionHandle",
     "SyncConsumedThing",

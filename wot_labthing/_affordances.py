@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
-from ._errors import DefinitionError, NotAllowedError
+from ._errors import DefinitionError, InputError, NotAllowedError
 from ._jsonutil import dumps
 from ._schema import SchemaValidator, from_json, normalise_keywords, schema_for, to_json
 
@@ -160,7 +160,13 @@ class PropertyAffordance(Affordance, Generic[T]):
         self.schema = schema
         self.validator = SchemaValidator(schema)
         if self.is_field:
-            self.validate(to_json(self.default))
+            try:
+                self.validate(to_json(self.default))
+            except InputError as exc:
+                raise DefinitionError(
+                    f"{self.where}: the default {self.default!r} breaks the property's own "
+                    f"schema: {exc}"
+                ) from None
 
     def validate(self, value: Any) -> None:
         """Raise :class:`InputError` if the JSON ``value`` breaks the schema."""

@@ -1,6 +1,7 @@
 """Servient configuration files (TOML): which Things to build and how to serve them.
 
-A config lists Things as ``"module:Class"`` with a name and keyword arguments::
+A config lists Things as ``"module:Class"`` (or the name an installed package
+registers, see :mod:`wot_labthing._plugins`) with a name and keyword arguments::
 
     [servient]
     port = 8080
@@ -22,10 +23,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import importlib
 import os
 import re
-import sys
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -315,24 +314,10 @@ def load_config(path: str | Path) -> ServientConfig:
 
 
 def import_thing_class(class_path: str, *, directory: Path | None = None) -> type[Thing]:
-    """Import ``module:Class`` and check that it is a Thing subclass."""
-    module_name, _, qualname = class_path.partition(":")
-    if directory is not None and str(directory) not in sys.path:
-        sys.path.insert(0, str(directory))
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import module {module_name!r}: {exc}") from None
-    except WotLabthingError as exc:
-        raise ConfigError(f"module {module_name!r} failed to load: {exc}") from None
-    for part in qualname.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise ConfigError(f"module {module_name!r} has no {qualname!r}") from None
-    if not (isinstance(target, type) and issubclass(target, Thing)):
-        raise ConfigError(f"{class_path} is not a wot_labthing.Thing subclass")
-    return target
+    """The Thing class ``module:Class`` or an installed driver's name refers to."""
+    from ._plugins import THINGS_GROUP, load_class
+
+    return load_class(class_path, group=THINGS_GROUP, base=Thing, directory=directory)
 
 
 def build_things(config: ServientConfig) -> list[Thing]:

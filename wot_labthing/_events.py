@@ -61,6 +61,10 @@ _Key = tuple[str, str, str]
 class Message:
     """One change: ``kind`` is ``property``, ``event`` or ``action``; ``id`` is unique.
 
+    ``id`` increases and is the change time in microseconds since the epoch
+    (bumped by one when two changes share a microsecond), so bindings can offer
+    it as a timestamp (the SSE Profile's recommended event id).
+
     ``data`` is the JSON value and ``text`` its strict JSON serialisation.
     ``encoded`` lets a binding memoise its wire form of the message once for all
     subscribers (e.g. an SSE frame).
@@ -355,7 +359,8 @@ class EventHub:
             items, self._inbox = self._inbox, []
             self._drain_scheduled = False
         for thing, kind, name, data, text in items:
-            self._next_id += 1
+            # the change time in microseconds, bumped so that ids stay unique and increasing
+            self._next_id = max(self._next_id + 1, time.time_ns() // 1000)
             self._deliver(Message(self._next_id, thing, kind, name, data, text))
 
     def _deliver(self, message: Message) -> None:

@@ -24,11 +24,13 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from ._affordances import ActionAffordance, EventAffordance, PropertyAffordance
 from ._errors import ConfigError, DisconnectedError, InputError, NotAllowedError, NotFoundError
 from ._events import EventHub, Message, Subscription, Topic
+from ._ids import ServientIds
 from ._invocations import FINISHED, Invocation, InvocationManager
 from ._lifecycle import Advertiser, Binding, Endpoint, FormContributor, Registrar
 from ._schema import Constraints, to_json
@@ -77,9 +79,15 @@ class Servient:
     """
 
     def __init__(
-        self, things: Iterable[Thing] = (), *, settings: ServientSettings | None = None
+        self,
+        things: Iterable[Thing] = (),
+        *,
+        settings: ServientSettings | None = None,
+        ids: ServientIds | None = None,
     ) -> None:
         self.settings = settings or ServientSettings()
+        #: Where derived TD ids come from (see ``_ids.py``); claimed at start.
+        self.ids = ids or ServientIds(_configured_state_dir(self.settings))
         self.things: dict[str, Thing] = {}
         self.hub = EventHub(max_subscribers=self.settings.max_subscribers)
         self.invocations = InvocationManager(self.settings, self.hub)
@@ -141,6 +149,10 @@ class Servient:
         except KeyError:
             raise NotFoundError(f"no Thing named {name!r}", kind="thing", name=name) from None
 
+    def thing_id(self, thing: Thing) -> str:
+        """The TD ``id`` of ``thing``: the configured one, else derived from this servient's ids."""
+        return thing.thing_id or self.ids.thing_id(thing.thing_name)
+
     def property_affordance(self, thing: str, name: str) -> PropertyAffordance[Any]:
         """The property ``name`` of Thing ``thing``, or :class:`NotFoundError`."""
         affordance: PropertyAffordance[Any] = self._affordance(thing, "properties", name)
@@ -201,7 +213,7 @@ class Servient:
         """Validate a JSON ``value`` against the property's schema and write it."""
         prop = self.property_affordance(thing, name)
         if prop.read_only:
-            raise NotAllowedError(f"property {name!r} is read-only", allowed=("GET",))
+            raise NotAllowedError(f"property {name!r} is read-only", allowed=("GET", "HEAD"))
         prop.validate(value)
         instance = self.thing(thing)
         python_value = prop.coerce(value)
@@ -237,11 +249,20 @@ class Servient:
         return dict(zip(wanted, values, strict=True))
 
     async def write_properties(self, thing: str, values: dict[str, Any]) -> None:
-        """Write several properties; all are validated before any is written."""
+        """Write several properties; all are validated before any is written.
+
+        A read-only property among them makes the whole request invalid input, not
+        a 405: the properties resource does accept writes (RFC 9110 §15.5.6).
+        """
         for name, value in values.items():
             prop = self.property_affordance(thing, name)
             if prop.read_only:
-                raise NotAllowedError(f"property {name!r} is read-only", allowed=("GET",))
+                raise InputError(
+                    f"property {name!r} is read-only; leave it out of the values to write",
+                    pointer=f"/{name}",
+                    thing=thing,
+                    affordance=name,
+                )
             prop.validate(value)
         for name, value in values.items():
             await self.write_property(thing, name, value)
@@ -496,6 +517,7 @@ class Servient:
             self._property_pool = self._new_pool()
             self._pool_closed = False
         self.hub.bind_loop(asyncio.get_running_loop())
+        await self.run_sync(self.ids.open)
         self.invocations.start()
         try:
             for thing in list(self.things.values()):
@@ -552,6 +574,7 @@ class Servient:
         self._unreachable.clear()
         self._property_pool.shutdown(wait=False, cancel_futures=True)
         self._pool_closed = True
+        self.ids.close()
 
     async def _close_quietly(self, thing: Thing) -> None:
         try:
@@ -565,6 +588,12 @@ class Servient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def _configured_state_dir(settings: ServientSettings) -> Path | None:
+    """The ``state_dir`` setting (issue #13) when this build has one, as a path."""
+    configured = getattr(settings, "state_dir", None)
+    return Path(configured).expanduser() if configured else None
 
 
 async def _quietly(step: Awaitable[None], what: str) -> None:

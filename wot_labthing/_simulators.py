@@ -1,10 +1,12 @@
 """Start the instrument simulators a config asks for, and ``wot-labthing simulate``.
 
-The simulators live in ``things.simulators`` (shipped in the same wheel) and
-speak their instrument's wire protocol over a pseudo-terminal or TCP, so the
-servient's real drivers run against them unchanged. This module only wires
-them to configs and to the command line; it is imported lazily, so the core
-never depends on ``things``.
+A simulator is a :class:`~wot_labthing.LineSimulator` subclass named as
+``"module:Class"`` or by the name an installed package registers in the
+``wot_labthing.simulators`` entry-point group (the shipped ``things`` package
+registers ``sangaboard`` and ``34401a``); it speaks its instrument's wire
+protocol over a pseudo-terminal or TCP, so the servient's real drivers run
+against it unchanged. This module only wires simulators to configs and to the
+command line.
 """
 
 from __future__ import annotations
@@ -14,26 +16,27 @@ import contextlib
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from ._config import ServientConfig, SimulatorEntry, resolve_simulator_references
 from ._errors import ConfigError
 from ._jsonutil import key_value
-
-if TYPE_CHECKING:
-    from things.simulators import SimulatorEndpoint
+from ._line_simulator import LineSimulator, SimulatorEndpoint
+from ._plugins import SIMULATORS_GROUP, load_class
 
 __all__ = ["add_simulate_command", "start_simulators", "stop_simulators"]
 
 
-def _endpoint(entry: SimulatorEntry) -> SimulatorEndpoint:
-    from things.simulators import SimulatorEndpoint, simulator_class
-
-    label = f"simulators entry {entry.name!r}"
+def _endpoint(
+    entry: SimulatorEntry, directory: Path | None, label: str | None
+) -> SimulatorEndpoint:
     try:
-        cls = simulator_class(entry.simulator)
-    except (KeyError, ImportError, TypeError) as exc:
-        raise ConfigError(str(exc).strip("'\""), entry=label) from None
+        cls = load_class(
+            entry.simulator, group=SIMULATORS_GROUP, base=LineSimulator, directory=directory
+        )
+    except ConfigError as exc:
+        raise ConfigError(str(exc), entry=label) from None
     try:
         simulator = cls(**entry.options)
     except TypeError as exc:
@@ -50,7 +53,7 @@ def start_simulators(config: ServientConfig) -> list[SimulatorEndpoint]:
     urls: dict[str, str] = {}
     try:
         for entry in config.simulators:
-            endpoint = _endpoint(entry)
+            endpoint = _endpoint(entry, config.directory, f"simulators entry {entry.name!r}")
             try:
                 urls[entry.name] = endpoint.start()
             except OSError as exc:
@@ -74,7 +77,7 @@ def stop_simulators(endpoints: list[SimulatorEndpoint]) -> None:
 
 def _simulate(args: argparse.Namespace) -> int:
     entry = SimulatorEntry(
-        name=args.name,
+        name=args.name.rpartition(":")[2],
         simulator=args.name,
         kind="socket" if args.socket is not None else "pty",
         host=args.host,
@@ -82,7 +85,7 @@ def _simulate(args: argparse.Namespace) -> int:
         link=args.link,
         options=dict(args.option),
     )
-    endpoint = _endpoint(entry)
+    endpoint = _endpoint(entry, Path.cwd(), None)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -103,15 +106,18 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def add_simulate_command(commands: Any) -> None:
     """Add ``simulate NAME`` to the CLI's subcommands."""
-    from things.simulators import SIMULATORS
-
     simulate = commands.add_parser(
         "simulate",
         help="run an instrument simulator on a pseudo-terminal or TCP port",
         description="Serve a simulated instrument's wire protocol, so its real driver "
         "(or a terminal program) can talk to it. Prints the port to open.",
     )
-    simulate.add_argument("name", choices=sorted(SIMULATORS), help="which instrument")
+    simulate.add_argument(
+        "name",
+        metavar="SIMULATOR",
+        help="an installed simulator's name (see wot-labthing list) or module:Class "
+        "(importable from the working directory)",
+    )
     simulate.add_argument(
         "--socket",
         type=int,

@@ -11,29 +11,28 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import uuid
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft7Validator
 
+from ._ids import ServientIds
+
 if TYPE_CHECKING:
     from ._thing import Thing
 
 __all__ = [
     "TD_CONTEXT",
+    "affordance_entries",
     "check_td",
     "interaction_model",
     "official_td_schema",
-    "stable_id",
     "stable_thing_id",
     "validate_td",
 ]
 
 TD_CONTEXT = "https://www.w3.org/2022/wot/td/v1.1"
-_ID_NAMESPACE = uuid.UUID("5b0c1f7e-6f8e-4f5a-9a49-2f1d3c7a0b11")
 
 _PROPERTY_OPS = {"readproperty", "writeproperty", "observeproperty", "unobserveproperty"}
 _ACTION_OPS = {"invokeaction", "queryaction", "cancelaction"}
@@ -54,19 +53,19 @@ _TEMPLATE_VARIABLE = re.compile(r"\{[?&/#+.;]?([^}]+)\}")
 
 
 def stable_thing_id(thing: Thing) -> str:
-    """The TD ``id``: the configured one, else a UUID derived from host and Thing name.
+    """The TD ``id`` outside a servient: the configured one, else derived as a lone servient would.
 
-    Derived ids stay the same across restarts on one host and encode no device
-    metadata (TD privacy considerations); configure ``id`` to keep it across hosts.
+    A running servient derives ids from its own namespace (``Servient.thing_id``);
+    this is for TDs built without one, e.g. ``wot-labthing td``.
     """
     if thing.thing_id:
         return thing.thing_id
-    return stable_id(f"thing/{thing.thing_name}")
+    return _default_ids().thing_id(thing.thing_name)
 
 
-def stable_id(name: str) -> str:
-    """A ``urn:uuid`` derived from this host's name and ``name``: stable across restarts."""
-    return f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, f'{socket.gethostname()}/{name}')}"
+@cache
+def _default_ids() -> ServientIds:
+    return ServientIds()
 
 
 def _terms(title: str | None, description: str | None) -> dict[str, Any]:
@@ -78,18 +77,51 @@ def _terms(title: str | None, description: str | None) -> dict[str, Any]:
     return terms
 
 
-def interaction_model(thing: Thing) -> dict[str, Any]:
-    """The protocol-neutral part of a Thing's TD: metadata and affordances without forms."""
+def interaction_model(thing: Thing, thing_id: str | None = None) -> dict[str, Any]:
+    """The protocol-neutral part of a Thing's TD: metadata and affordances without forms.
+
+    ``thing_id`` is the id the exposing servient gives it (see ``Servient.thing_id``).
+    """
     model: dict[str, Any] = {
         "@context": [TD_CONTEXT, {"@language": "en"}],
-        "id": stable_thing_id(thing),
+        "id": thing_id or stable_thing_id(thing),
         "title": thing.thing_title,
     }
     if thing.thing_description:
         model["description"] = thing.thing_description
+    model.update(affordance_entries(type(thing)))
+    return model
+
+
+def described(schema: Any) -> Any:
+    """A data schema as TDs and TMs state it: ``{"type": "null"}`` becomes ``{"const": null}``.
+
+    The two are the same JSON Schema, but node-wot's Thing Model resolution
+    (td-tools 0.8/0.9, through json-placeholder-replacer) turns every string that
+    parses as JSON into that value, so ``"type": "null"`` arrives as ``"type":
+    null``: a broken schema for node-wot, and a crash of the TD Playground's check
+    that a TD conforms to its model. ``const`` carries a real JSON null instead.
+    """
+    if isinstance(schema, list):
+        return [described(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: described(value) for key, value in schema.items()}
+    if result.get("type") == "null":
+        del result["type"]
+        result["const"] = None
+    return result
+
+
+def affordance_entries(cls: type[Thing]) -> dict[str, dict[str, Any]]:
+    """The ``properties``, ``actions`` and ``events`` of a Thing class, without forms.
+
+    Class-level, so the Thing Model of the class (``_tm.py``) and the TD of every
+    instance describe each affordance identically.
+    """
     properties: dict[str, Any] = {}
-    for name, prop in thing.properties.items():
-        entry = {**prop.schema, **_terms(prop.title, prop.description)}
+    for name, prop in cls.properties.items():
+        entry = {**described(prop.schema), **_terms(prop.title, prop.description)}
         if prop.read_only:
             entry["readOnly"] = True
         if prop.write_only:
@@ -97,26 +129,23 @@ def interaction_model(thing: Thing) -> dict[str, Any]:
         entry["observable"] = prop.observable
         properties[name] = entry
     actions: dict[str, Any] = {}
-    for name, act in thing.actions.items():
+    for name, act in cls.actions.items():
         entry = _terms(act.title, act.description)
         if act.input_schema is not None:
-            entry["input"] = act.input_schema
+            entry["input"] = described(act.input_schema)
         if act.output_schema is not None:
-            entry["output"] = act.output_schema
+            entry["output"] = described(act.output_schema)
         entry["safe"] = act.safe
         entry["idempotent"] = act.idempotent
         entry["synchronous"] = act.synchronous
         actions[name] = entry
     events: dict[str, Any] = {}
-    for name, evt in thing.events.items():
+    for name, evt in cls.events.items():
         entry = _terms(evt.title, evt.description)
         if evt.data_schema is not None:
-            entry["data"] = evt.data_schema
+            entry["data"] = described(evt.data_schema)
         events[name] = entry
-    model["properties"] = properties
-    model["actions"] = actions
-    model["events"] = events
-    return model
+    return {"properties": properties, "actions": actions, "events": events}
 
 
 @cache

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -232,9 +233,10 @@ class SerialTransport:
             )
         now = time.monotonic()
         if now < self._next_attempt:
+            # Rounded up: "retrying in 0.0 s" reads as "never" or "now", and is neither.
+            wait = math.ceil((self._next_attempt - now) * 10) / 10
             raise DisconnectedError(
-                f"{self.name} is disconnected ({self._last_failure}); "
-                f"retrying in {self._next_attempt - now:.1f} s",
+                f"{self.name} is disconnected ({self._last_failure}); retrying in {wait:.1f} s",
                 port=self.name,
                 command=command,
             )

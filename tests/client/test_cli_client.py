@@ -106,6 +106,16 @@ def test_invoke_prints_a_quick_output(servient_url: str) -> None:
     assert "%" not in result.stderr  # no progress bar for a run that is already over
 
 
+def test_invoke_progress_shows_how_a_quick_run_ended(servient_url: str) -> None:
+    result = cli("invoke", servient_url, "zero", "--progress")  # a synchronous action
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [0, 0, 0]
+    assert result.stderr.strip().splitlines()[-1] == "zero [" + "#" * 30 + "] 100.0% completed"
+    result = cli("invoke", servient_url, "take_readings", "--input", '{"count": 1}', "--progress")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.rstrip().endswith("completed"), result.stderr
+
+
 def stage_position(servient_url: str) -> list[int]:
     response = httpx.get(f"{servient_url}things/stage/properties/position")
     position: list[int] = response.json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -75,7 +76,8 @@ async def test_asynchronous_action_handle_follows_the_run(stage: ConsumedThing) 
     async for record in handle.updates():
         progress.append(record["progress"])
     assert handle.status == "completed"
-    assert progress == sorted(progress) and progress[-1] == 100
+    known = [value for value in progress if value is not None]  # None: before the run reports
+    assert known == sorted(known) and known[-1] == 100
     assert len(progress) > 2, progress  # live updates, not just the end
     assert await handle.wait() == [4000, 500, 0]
     assert await stage.read_property("position") == [4000, 500, 0]
@@ -218,3 +220,30 @@ async def test_consume_does_not_block_the_loop(servient: Served) -> None:
         await meter.read_property("reading")
     ticker.cancel()
     assert ticks > 0
+
+
+class Gate(wl.Thing):
+    """An action that runs until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__(name="gate")
+        self.opened = threading.Event()
+
+    @wl.action
+    def wait_for_gate(self) -> str:
+        """Wait until the gate opens."""
+        self.opened.wait(30)
+        return "through"
+
+
+async def test_start_action_does_not_wait_for_the_servient(serve: Any) -> None:
+    """start_action asks for an answer at once; invoke_action takes the servient's wait."""
+    gate = Gate()
+    settings = wl.ServientSettings(action_wait=60)  # a client waiting for this would time out
+    async with serve([gate], settings) as (server, _):
+        async with await consume(f"{server.url}things/gate") as thing:
+            handle = await asyncio.wait_for(thing.start_action("wait_for_gate"), 20)
+            assert not handle.done
+            gate.opened.set()
+            assert await handle.wait(20) == "through"
+            assert await thing.invoke_action("wait_for_gate") == "through"

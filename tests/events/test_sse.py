@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -32,8 +33,8 @@ async def test_profile_framing_for_python_http_and_thread_changes(serve) -> None
             ("value", 2),
             ("value", 3),
         ]
-        ids = [int(event_id) for event_id, _, _ in events]
-        assert ids == sorted(set(ids)), "a unique, increasing id per change"
+        ids = [datetime.fromisoformat(event_id) for event_id, _, _ in events]
+        assert ids == sorted(set(ids)), "a unique, increasing timestamp per change"
 
 
 async def test_raw_frames_are_id_event_data_lines(serve) -> None:
@@ -50,15 +51,19 @@ async def test_raw_frames_are_id_event_data_lines(serve) -> None:
                     break
                 if line:
                     frame.append(line)
-        assert frame[0].startswith("id: ") and frame[0][4:].isdigit()
+        assert frame[0].startswith("id: ")
+        # the HTTP SSE Profile's recommended id: the change time, RFC 3339 UTC
+        changed = datetime.fromisoformat(frame[0][4:])
+        assert frame[0].endswith("Z") and abs(changed - datetime.now(UTC)) < timedelta(minutes=1)
         assert frame[1:] == ["event: level", "data: 0.5"]
 
 
 def test_a_gap_is_marked_by_a_comment_before_the_next_event() -> None:
     message = Message(7, "s", "property", "value", 3, "3")
     framed = observe._frame(Delivery(message, dropped=5)).decode()
-    assert framed == ": dropped 5 messages\nid: 7\nevent: value\ndata: 3\n\n"
-    assert observe._frame(Delivery(message)) == b"id: 7\nevent: value\ndata: 3\n\n"
+    stamp = "1970-01-01T00:00:00.000007Z"
+    assert framed == f": dropped 5 messages\nid: {stamp}\nevent: value\ndata: 3\n\n"
+    assert observe._frame(Delivery(message)) == f"id: {stamp}\nevent: value\ndata: 3\n\n".encode()
 
 
 async def test_last_event_id_replays_missed_changes(serve) -> None:
@@ -75,7 +80,7 @@ async def test_last_event_id_replays_missed_changes(serve) -> None:
             client, "things/s/properties/value/sse", 2, headers={"Last-Event-ID": last_id}
         )
         assert [data for _, _, data in replay] == [11, 12]
-        assert all(int(event_id) > int(last_id) for event_id, _, _ in replay)
+        assert all(event_id > last_id for event_id, _, _ in replay)  # RFC 3339: sortable
 
 
 async def test_events_and_all_properties_streams(serve) -> None:

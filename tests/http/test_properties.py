@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import wot_labthing as wl
+from wot_labthing._consumed.forms import expand_href
 from wot_labthing._resources import schema_validator
 
 from ..waiting import eventually
@@ -153,7 +154,7 @@ async def test_things_listing_head_and_well_known(serve, assert_valid_td) -> Non
         directory = (await client.get(".well-known/wot")).json()
         assert_valid_td(directory)
         form = directory["properties"]["things"]["forms"][0]
-        things = await client.get(urljoin(directory["base"], form["href"]))
+        things = await client.get(urljoin(directory["base"], expand_href(form["href"], {})))
         assert things.json() == listing.json()
         assert [link["href"] for link in directory["links"]] == [
             f"{server.url}things/p",

@@ -18,9 +18,9 @@ import pytest
 import wot_labthing as wl
 from things.keysight.dmm34401a import Keysight34401A
 from things.scpi import ScpiError
-from things.simulators import LineSimulator, SimulatorEndpoint
-from things.simulators._base import Reply
 from things.simulators.dmm34401a import Dmm34401aSimulator
+from wot_labthing import LineSimulator, SimulatorEndpoint
+from wot_labthing._line_simulator import Reply
 
 
 @dataclass

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from things.simulators import simulator_class
+import wot_labthing as wl
 from things.simulators.dmm34401a import IDN, QUEUE_LENGTH, Dmm34401aSimulator
+from wot_labthing._plugins import SIMULATORS_GROUP, load_class
 
 
 class Replies:
@@ -45,7 +46,10 @@ def tell(sim: Dmm34401aSimulator, line: str) -> None:
 
 
 def test_registered_under_its_name() -> None:
-    assert simulator_class("34401a") is Dmm34401aSimulator
+    assert (
+        load_class("34401a", group=SIMULATORS_GROUP, base=wl.LineSimulator, directory=None)
+        is Dmm34401aSimulator
+    )
     assert Dmm34401aSimulator.write_terminator == b"\r\n"  # RS-232 replies end in CR LF
 
 

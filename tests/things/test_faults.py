@@ -19,10 +19,10 @@ import pytest
 import wot_labthing as wl
 from things.keysight.dmm34401a import Keysight34401A
 from things.openflexure.sangaboard import Sangaboard
-from things.simulators import LineSimulator, SimulatorEndpoint
-from things.simulators._base import Reply
 from things.simulators.dmm34401a import Dmm34401aSimulator
 from things.simulators.sangaboard import SangaboardSimulator
+from wot_labthing import LineSimulator, SimulatorEndpoint
+from wot_labthing._line_simulator import Reply
 
 from ..waiting import eventually
 
@@ -52,8 +52,8 @@ def lab() -> Iterator[tuple[SimulatorEndpoint, Sangaboard, Keysight34401A]]:
     meter_end = SimulatorEndpoint(Dmm34401aSimulator(seed=1), kind="pty")
     stage = Sangaboard(board_end.start(), name="stage", timeout=1.0)
     meter = Keysight34401A(meter_end.start(), name="meter", timeout=1.0)
-    stage._transport.reconnect_min = 0.05
-    stage._transport.reconnect_max = 0.2
+    stage.transport.reconnect_min = 0.05
+    stage.transport.reconnect_max = 0.2
     try:
         yield board_end, stage, meter
     finally:
@@ -157,4 +157,4 @@ async def test_shutdown_mid_move_stops_the_board_and_keeps_the_record() -> None:
         assert run.status == "failed"
         assert run.error is not None and run.error["type"].endswith(":cancelled")
         assert "stop" in simulator.commands and not simulator.moving
-        assert not stage._transport.is_open
+        assert not stage.transport.is_open

@@ -60,7 +60,7 @@ def board_with() -> Iterator[Callable[..., Sangaboard]]:
 
 def test_a_port_builds_a_115200_baud_transport_without_opening_it() -> None:
     board = Sangaboard("loop://", name="stage")
-    transport = board._transport
+    transport = board.transport
     assert isinstance(transport, wl.SerialTransport)
     assert transport.port == "loop://"
     assert transport.settings["baudrate"] == 115200
@@ -72,7 +72,7 @@ def test_a_port_builds_a_115200_baud_transport_without_opening_it() -> None:
 
 def test_usb_ids_name_the_transport() -> None:
     board = Sangaboard(vid=0x2E8A, pid=0x0005, serial_number="E660")
-    assert board._transport.name == "usb 2e8a:0005 serial E660"
+    assert board.transport.name == "usb 2e8a:0005 serial E660"
 
 
 def test_open_connects_and_sets_up_non_blocking_moves() -> None:

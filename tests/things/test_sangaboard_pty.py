@@ -19,8 +19,8 @@ import pytest
 
 import wot_labthing as wl
 from things.openflexure.sangaboard import Sangaboard
-from things.simulators import SimulatorEndpoint
 from things.simulators.sangaboard import SangaboardSimulator
+from wot_labthing import SimulatorEndpoint
 
 
 @dataclass
@@ -38,8 +38,8 @@ def rig() -> Iterator[Rig]:
     endpoint = SimulatorEndpoint(simulator, kind="pty")
     url = endpoint.start()
     board = Sangaboard(url, name="stage", timeout=2.0)
-    board._transport.reconnect_min = 0.05
-    board._transport.reconnect_max = 0.2
+    board.transport.reconnect_min = 0.05
+    board.transport.reconnect_max = 0.2
     try:
         yield Rig(simulator, endpoint, board)
     finally:

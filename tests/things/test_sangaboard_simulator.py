@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from things.simulators import simulator_class
+import wot_labthing as wl
 from things.simulators.sangaboard import UNKNOWN_COMMAND, SangaboardSimulator
+from wot_labthing._plugins import SIMULATORS_GROUP, load_class
 
 
 class FakeClock:
@@ -62,7 +63,10 @@ def board() -> Iterator[Board]:
 
 
 def test_registered_under_its_name() -> None:
-    assert simulator_class("sangaboard") is SangaboardSimulator
+    assert (
+        load_class("sangaboard", group=SIMULATORS_GROUP, base=wl.LineSimulator, directory=None)
+        is SangaboardSimulator
+    )
 
 
 def test_identity_and_lists() -> None:

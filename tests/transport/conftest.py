@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from things.simulators import LineSimulator, SimulatorEndpoint
-from things.simulators._base import Reply
+from wot_labthing import LineSimulator, SimulatorEndpoint
+from wot_labthing._line_simulator import Reply
 
 
 class EchoInstrument(LineSimulator):

@@ -9,8 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 import wot_labthing as wl
-from things.simulators import SimulatorEndpoint
-from wot_labthing import _transport
+from wot_labthing import SimulatorEndpoint, _transport
 
 from .conftest import EchoInstrument
 
@@ -127,6 +126,25 @@ def test_open_missing_port_backs_off(tmp_path: pytest.TempPathFactory) -> None:
     with pytest.raises(wl.DisconnectedError, match="cannot open"):
         transport.open()
     with pytest.raises(wl.DisconnectedError, match="retrying in"):
+        transport.query("ECHO x")
+
+
+def test_the_retry_delay_is_never_shown_as_zero(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Clock:
+        now = 100.0
+
+        @classmethod
+        def monotonic(cls) -> float:
+            return cls.now
+
+    monkeypatch.setattr(_transport, "time", Clock)
+    transport = wl.SerialTransport(f"{tmp_path}/no-such-tty", reconnect_min=0.3)
+    with pytest.raises(wl.DisconnectedError, match="cannot open"):
+        transport.open()
+    Clock.now = transport._next_attempt - 0.02  # 20 ms left: one decimal would say "0.0 s"
+    with pytest.raises(wl.DisconnectedError, match=r"retrying in 0\.1 s$"):
         transport.query("ECHO x")
 
 

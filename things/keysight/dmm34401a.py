@@ -85,10 +85,11 @@ class Keysight34401A(ScpiInstrument):
         port: device path or pyserial URL of the serial adapter.
         baudrate: as set on the meter's front panel (9600 unless changed).
         parity, bytesize: ``"N"`` with 8 (factory) or ``"E"``/``"O"`` with 7.
-        **kwargs: the other :class:`~things.scpi.ScpiInstrument` arguments.
+        **kwargs: the other :class:`wot_labthing.SerialThing` arguments (USB ids,
+            ``timeout``, ``transport``, the Thing's ``name``...).
     """
 
-    default_baudrate = 9600
+    baudrate = 9600
     serial_options: ClassVar[dict[str, Any]] = {"bytesize": 8, "parity": "N", "stopbits": 2}
     connect_commands = ("SYST:REM", "TRIG:SOUR IMM", "TRIG:COUN 1", "SAMP:COUN 1", "*CLS")
     expected_model = "34401A"

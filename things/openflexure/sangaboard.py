@@ -59,56 +59,27 @@ def _is_error(reply: str) -> bool:
     return UNKNOWN_COMMAND in reply or reply.startswith("Error")
 
 
-class Sangaboard(wl.Thing):
+class Sangaboard(wl.SerialThing):
     """An OpenFlexure Sangaboard motor controller: a three-axis stage moved in motor steps.
 
     Args:
         port: the serial device or pyserial URL (``/dev/ttyACM0``, ``socket://h:p``).
-        vid, pid, serial_number: find the board by its USB ids instead of a port.
-        transport: use this transport instead of opening one (tests, shared ports).
-        timeout: seconds to wait for each reply line.
-        **thing_kwargs: ``name``, ``title``, ``description``, ``id`` of the Thing.
+        **kwargs: the other :class:`wot_labthing.SerialThing` arguments (``vid``,
+            ``pid``, ``serial_number``, ``timeout``, ``transport``) and ``name``,
+            ``title``, ``description``, ``id`` of the Thing.
     """
 
+    baudrate = BAUDRATE
     #: Seconds between two polls of a running move; patch it in tests.
     poll_interval: ClassVar[float] = 0.05
     #: Most lines ``list_modules`` may answer before its end marker.
     max_module_lines: ClassVar[int] = 32
+    #: Affordances only some boards support (``tm:optional`` in the Thing Model): the
+    #: constant-current LED is an optional firmware module.
+    tm_optional: ClassVar[tuple[str, ...]] = ("led_brightness",)
 
-    def __init__(
-        self,
-        port: str | None = None,
-        *,
-        vid: int | None = None,
-        pid: int | None = None,
-        serial_number: str | None = None,
-        transport: wl.SerialTransport | None = None,
-        timeout: float = 1.0,
-        **thing_kwargs: Any,
-    ) -> None:
-        super().__init__(**thing_kwargs)
-        if transport is None:
-            transport = wl.SerialTransport(
-                port,
-                vid=vid,
-                pid=pid,
-                serial_number=serial_number,
-                baudrate=BAUDRATE,
-                timeout=timeout,
-                on_connect=self._setup,
-            )
-        else:
-            previous = transport.on_connect
-            if previous is None:
-                transport.on_connect = self._setup
-            else:
-
-                def chained(opened: wl.SerialTransport) -> None:
-                    previous(opened)
-                    self._setup(opened)
-
-                transport.on_connect = chained
-        self._transport = transport
+    def __init__(self, port: str | None = None, **kwargs: Any) -> None:
+        super().__init__(port, **kwargs)
         self._firmware = ""
         # Guards the start of a move against its abort hook (which runs in another
         # thread): a cancel arriving before ``mr`` prevents it, one arriving after
@@ -117,27 +88,9 @@ class Sangaboard(wl.Thing):
         self._move_started = False
         self._stop_sent = False
 
-    def __repr__(self) -> str:
-        return f"<Sangaboard {self._transport.name}>"
-
     # -- lifecycle ----------------------------------------------------------------------
 
-    def open(self) -> None:
-        """Connect now if the board is there; if not, log it and connect on first use.
-
-        A servient starts even with the board unplugged: every later use retries
-        (with back-off), so plugging it in is enough.
-        """
-        try:
-            self._transport.open()
-        except wl.InstrumentError as exc:
-            _log.warning("Sangaboard on %s is not available yet: %s", self._transport.name, exc)
-
-    def close(self) -> None:
-        """Release the serial port (idempotent)."""
-        self._transport.close()
-
-    def _setup(self, transport: wl.SerialTransport) -> None:
+    def on_connect(self, transport: wl.SerialTransport) -> None:
         """Runs after every (re)connection: identify the board, make moves non-blocking."""
         version = transport.query("version")
         if not version.startswith(("Sangaboard Firmware", "OpenFlexure Motor Board")):
@@ -157,11 +110,11 @@ class Sangaboard(wl.Thing):
 
     def _query(self, command: str) -> str:
         """One exchange; the board's error replies become :class:`InstrumentError`."""
-        reply = self._transport.query(command)
+        reply = self.transport.query(command)
         if _is_error(reply):
             raise wl.InstrumentError(
-                f"{self._transport.name}: {command!r} failed: {reply}",
-                port=self._transport.name,
+                f"{self.transport.name}: {command!r} failed: {reply}",
+                port=self.transport.name,
                 command=command,
             )
         return reply
@@ -170,8 +123,8 @@ class Sangaboard(wl.Thing):
         reply = self._query(command)
         if reply not in answers:
             raise wl.InstrumentError(
-                f"{self._transport.name}: unexpected reply to {command!r}: {reply!r}",
-                port=self._transport.name,
+                f"{self.transport.name}: unexpected reply to {command!r}: {reply!r}",
+                port=self.transport.name,
                 command=command,
             )
         return reply
@@ -181,8 +134,8 @@ class Sangaboard(wl.Thing):
         parts = reply.split()
         if len(parts) != 3 or not all(_INTEGER.fullmatch(part) for part in parts):
             raise wl.InstrumentError(
-                f"{self._transport.name}: position reply {reply!r} is not three integers",
-                port=self._transport.name,
+                f"{self.transport.name}: position reply {reply!r} is not three integers",
+                port=self.transport.name,
                 command="p?",
             )
         return [int(part) for part in parts]
@@ -196,8 +149,8 @@ class Sangaboard(wl.Thing):
         numbers = _INTEGER.findall(reply)
         if not numbers:
             raise wl.InstrumentError(
-                f"{self._transport.name}: no number in the reply {reply!r}",
-                port=self._transport.name,
+                f"{self.transport.name}: no number in the reply {reply!r}",
+                port=self.transport.name,
                 command=command,
             )
         return int(numbers[-1])
@@ -245,16 +198,16 @@ class Sangaboard(wl.Thing):
         prefix = "CC LED:"
         if not reply.startswith(prefix):
             raise wl.InstrumentError(
-                f"{self._transport.name}: no constant-current LED on this board ({reply!r})",
-                port=self._transport.name,
+                f"{self.transport.name}: no constant-current LED on this board ({reply!r})",
+                port=self.transport.name,
                 command=command,
             )
         try:
             return float(reply[len(prefix) :])
         except ValueError:
             raise wl.InstrumentError(
-                f"{self._transport.name}: LED reply {reply!r} holds no number",
-                port=self._transport.name,
+                f"{self.transport.name}: LED reply {reply!r} holds no number",
+                port=self.transport.name,
                 command=command,
             ) from None
 
@@ -267,7 +220,7 @@ class Sangaboard(wl.Thing):
         """The optional firmware modules the board reports (``list_modules``)."""
         command = "list_modules"
         lines: list[str] = []
-        with self._transport.locked() as transport:
+        with self.transport.locked() as transport:
             transport.clear_input()
             transport.write(command)
             for _ in range(self.max_module_lines):
@@ -282,8 +235,8 @@ class Sangaboard(wl.Thing):
                     )
                 lines.append(line)
         raise wl.InstrumentError(
-            f"{self._transport.name}: no {END_OF_LIST!r} after {len(lines)} module lines",
-            port=self._transport.name,
+            f"{self.transport.name}: no {END_OF_LIST!r} after {len(lines)} module lines",
+            port=self.transport.name,
             command=command,
         )
 
@@ -315,7 +268,7 @@ class Sangaboard(wl.Thing):
         self.notify_property_changed("position", position)
         return position
 
-    @wl.action(synchronous=True)
+    @wl.action(synchronous=True, idempotent=True)
     def stop(self) -> list[int]:
         """Stop the motors now, even during a move run; returns where they stopped.
 
@@ -326,7 +279,7 @@ class Sangaboard(wl.Thing):
         self.notify_property_changed("position", position)
         return position
 
-    @wl.action(exclusive=True, synchronous=True)
+    @wl.action(exclusive=True, synchronous=True, idempotent=True)
     def release(self) -> None:
         """De-energise the motor coils (they stay released until the next move)."""
         self._expect("release", "done")

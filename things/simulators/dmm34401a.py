@@ -47,7 +47,10 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ._base import LineSimulator, Reply
+import wot_labthing as wl
+
+#: Answers the driver; thread-safe, so a timer may call it later.
+Reply = Callable[[str], None]
 
 __all__ = ["IDN", "Dmm34401aSimulator"]
 
@@ -184,7 +187,7 @@ class _Settings:
 Handler = Callable[[str | None, bool], str | None]
 
 
-class Dmm34401aSimulator(LineSimulator):
+class Dmm34401aSimulator(wl.LineSimulator):
     """The 34401A's SCPI over RS-232, with its error queue and its measuring time.
 
     Args:

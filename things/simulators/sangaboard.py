@@ -27,7 +27,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._base import LineSimulator, Reply
+import wot_labthing as wl
+
+#: Answers the driver; thread-safe, so a timer may call it later.
+Reply = Callable[[str], None]
 
 __all__ = ["SangaboardSimulator"]
 
@@ -134,7 +137,7 @@ class _Move:
         return self.steps_done(now) == [abs(d) for d in self.displacement]
 
 
-class SangaboardSimulator(LineSimulator):
+class SangaboardSimulator(wl.LineSimulator):
     """The Sangaboard's command protocol with real-time moves.
 
     Args:

@@ -1,6 +1,7 @@
 """The ``wot-labthing`` command line (also ``python -m wot_labthing``).
 
-Subcommands: ``serve`` a config, print a class's ``td``, ``validate`` a TD file,
+Subcommands: ``serve`` a config, print a class's ``td`` or Thing Model (``tm``),
+``validate`` a TD file,
 ``simulate`` an instrument, ``discover`` Things on the LAN, and use remote Things
 (``read``, ``write``, ``invoke``, ``observe``, ``things``). Errors print one
 line on stderr and exit non-zero, never a traceback.
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,15 +23,24 @@ from typing import Any
 
 from .._config import ServientConfig, build_things, import_thing_class, load_config
 from .._errors import WotLabthingError
+from .._ids import ServientIds
 from .._jsonutil import key_value, loads
 from .._servient import Servient
 from .._td import validate_td
+from .._tm import validate_tm
 
 __all__ = ["main"]
 
 _log = logging.getLogger("wot_labthing")
 
 Handler = Callable[[argparse.Namespace], int]
+
+#: Why ``serve`` cannot bind, in the CLI's one-line error style.
+_LISTEN_ERRORS = {
+    errno.EADDRINUSE: "address in use",
+    errno.EACCES: "permission denied (ports below 1024 need privileges)",
+    errno.EADDRNOTAVAIL: "no such address on this machine",
+}
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -47,9 +59,20 @@ def _serve(args: argparse.Namespace) -> int:
         things = build_things(config)
         if not things:
             print("warning: no Things configured; serving an empty directory", file=sys.stderr)
-        return asyncio.run(_run_servient(config, Servient(things, settings=config.settings)))
+        servient = Servient(things, settings=config.settings, ids=_servient_ids(config, args))
+        return asyncio.run(_run_servient(config, servient))
     finally:
         _stop_simulators(simulators)
+
+
+def _servient_ids(config: ServientConfig, args: argparse.Namespace) -> ServientIds:
+    """The id namespace of this servient: its config file's path tells it apart (``_ids.py``)."""
+    from .._state import resolve_state_dir
+
+    key = str(Path(args.config).resolve()) if args.config else ""
+    # the ``state_dir`` setting (issue #13) when this build has it; else the default
+    configured = getattr(config.settings, "state_dir", None)
+    return ServientIds(resolve_state_dir(configured), key)
 
 
 def _start_simulators(config: ServientConfig) -> list[Any]:
@@ -106,15 +129,30 @@ async def _run_servient(config: ServientConfig, servient: Servient) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with servient:
-        print(f"wot-labthing serving on {server.url}", flush=True)
-        print(f"directory: {server.directory_url}", flush=True)
-        for url in server.td_urls():
-            print(f"TD: {url}", flush=True)
-        print("ready (Ctrl-C stops the servient)", flush=True)
-        await stop.wait()
-        print("shutting down: cancelling running actions", file=sys.stderr, flush=True)
+    try:
+        async with servient:
+            print(f"wot-labthing serving on {server.url}", flush=True)
+            print(f"directory: {server.directory_url}", flush=True)
+            for url in server.td_urls():
+                print(f"TD: {url}", flush=True)
+            print("ready (Ctrl-C stops the servient)", flush=True)
+            await stop.wait()
+            print("shutting down: cancelling running actions", file=sys.stderr, flush=True)
+    except OSError as exc:
+        raise _listen_error(config, exc) from None
     return 0
+
+
+def _listen_error(config: ServientConfig, exc: OSError) -> BaseException:
+    """A one-line error for a port or address the servient cannot listen on."""
+    reason = _LISTEN_ERRORS.get(exc.errno or 0)
+    if reason is None and not isinstance(exc, socket.gaierror):
+        return exc  # not about listening: the usual handling
+    where = f"[{config.host}]" if ":" in config.host else config.host
+    hint = " (try --port)" if exc.errno == errno.EADDRINUSE else ""
+    return WotLabthingError(
+        f"cannot listen on {where}:{config.port}: {reason or exc.strerror or exc}{hint}"
+    )
 
 
 def _td(args: argparse.Namespace) -> int:
@@ -130,6 +168,14 @@ def _td(args: argparse.Namespace) -> int:
         ) from None
     td = thing_description(thing, args.base)
     print(json.dumps(td, indent=2, allow_nan=False))
+    return 0
+
+
+def _tm(args: argparse.Namespace) -> int:
+    from .._http.forms import served_model
+
+    cls = import_thing_class(args.thing_class, directory=Path.cwd())
+    print(json.dumps(served_model(cls, args.base), indent=2, allow_nan=False))
     return 0
 
 
@@ -149,14 +195,16 @@ def _validate(args: argparse.Namespace) -> int:
         documents = td if isinstance(td, list) else [td]
         for index, document in enumerate(documents):
             label = path if len(documents) == 1 else f"{path}[{index}]"
-            problems = validate_td(document)
+            types = document.get("@type") if isinstance(document, dict) else None
+            is_model = "tm:ThingModel" in (types if isinstance(types, list) else [types])
+            problems = validate_tm(document) if is_model else validate_td(document)
             if problems:
                 failures += 1
                 print(f"{label}: INVALID ({len(problems)} problems)")
                 for problem in problems:
                     print(f"  {problem}")
             else:
-                print(f"{label}: valid TD 1.1")
+                print(f"{label}: valid {'TM' if is_model else 'TD'} 1.1")
     return 1 if failures else 0
 
 
@@ -188,7 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     td.set_defaults(handler=_td)
 
-    validate = commands.add_parser("validate", help="check TD files against TD 1.1")
+    tm = commands.add_parser("tm", help="print the Thing Model of a Thing class")
+    tm.add_argument("thing_class", metavar="module:Class")
+    tm.add_argument(
+        "--base",
+        default="http://localhost:8080/",
+        help="server URL under which the models it extends are served",
+    )
+    tm.set_defaults(handler=_tm)
+
+    validate = commands.add_parser("validate", help="check TD (or TM) files against TD 1.1")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(handler=_validate)
 

@@ -281,7 +281,8 @@ def _invoke(args: argparse.Namespace) -> int:
         thing, _ = session.open(("actions",), args.action)
         handle = thing.start_action(args.action, action_input)
         show = args.progress or sys.stderr.isatty()
-        bar = ProgressBar(sys.stderr, args.action) if show and not handle.done else None
+        # A run that ended inside the servient's wait still shows how it ended.
+        bar = ProgressBar(sys.stderr, args.action) if show else None
         interrupted = threading.Event()
         previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
         try:

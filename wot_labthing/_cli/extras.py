@@ -15,11 +15,13 @@ def _discover(args: argparse.Namespace) -> int:
 
 
 def add_extra_commands(commands: Any) -> None:
-    """Add ``simulate``, ``discover`` and the client subcommands to ``commands``."""
+    """Add ``simulate``, ``list``, ``discover`` and the client subcommands to ``commands``."""
     from .._simulators import add_simulate_command
     from .client import add_client_commands
+    from .plugins import add_list_command
 
     add_simulate_command(commands)
+    add_list_command(commands)
     discover = commands.add_parser("discover", help="find WoT Things on the LAN (DNS-SD)")
     discover.add_argument("--timeout", type=float, default=3.0, help="seconds to browse")
     discover.add_argument("--json", action="store_true", help="print JSON")

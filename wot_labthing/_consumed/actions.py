@@ -361,11 +361,25 @@ def completed(thing: ConsumedThing, action: str, form: Form, output: Any) -> Act
 
 
 async def start_action(
-    thing: ConsumedThing, action: str, form: Form, input: Any, variables: dict[str, Any]
+    thing: ConsumedThing,
+    action: str,
+    form: Form,
+    input: Any,
+    variables: dict[str, Any],
+    *,
+    respond_async: bool = False,
 ) -> ActionHandle:
-    """POST the invocation and make a handle from whatever shape of answer comes back."""
+    """POST the invocation and make a handle from whatever shape of answer comes back.
+
+    With ``respond_async`` the request asks the servient to answer at once
+    (RFC 7240 ``Prefer: respond-async``) rather than after its short wait for a
+    quick run; servients that ignore the preference answer as usual.
+    """
     response = await thing.requester.send(
-        form, body=input if input is not NO_BODY else NO_BODY, variables=variables
+        form,
+        body=input if input is not NO_BODY else NO_BODY,
+        variables=variables,
+        headers={"Prefer": "respond-async"} if respond_async else None,
     )
     if response.status_code == 204:
         return completed(thing, action, form, None)

@@ -320,11 +320,24 @@ class ConsumedThing:
     ) -> ActionHandle:
         """Invoke an action and return a handle to the run, at once.
 
+        The request says ``Prefer: respond-async``, so a wot-labthing servient
+        answers without its usual short wait for the run to end.
+
         A synchronous action (or a servient that answers a plain output) gives a
         handle that is already ``completed``; an asynchronous one a handle that
         follows the run (``Location``/``href``, the TD's queryaction and
         cancelaction forms, or polling with back-off).
         """
+        return await self._start(name, input, uri_variables, respond_async=True)
+
+    async def _start(
+        self,
+        name: str,
+        input: Any,
+        uri_variables: dict[str, Any] | None,
+        *,
+        respond_async: bool,
+    ) -> ActionHandle:
         action = self._affordance("actions", name)
         if input is not NO_BODY:
             input = self.check_value("actions", name, input)
@@ -336,7 +349,8 @@ class ConsumedThing:
                     f"action {name!r} requires an input ({exc})", thing=self.title, affordance=name
                 ) from None
         form = self.form("actions", name, "invokeaction")
-        return await start_action(self, name, form, input, self.variables(form, uri_variables))
+        variables = self.variables(form, uri_variables)
+        return await start_action(self, name, form, input, variables, respond_async=respond_async)
 
     async def invoke_action(
         self,
@@ -352,7 +366,8 @@ class ConsumedThing:
         running after ``timeout`` seconds raises :class:`ActionTimeoutError` (the
         run goes on; use :meth:`start_action` to keep a handle and cancel it).
         """
-        handle = await self.start_action(name, input, uri_variables=uri_variables)
+        # The servient's short wait usually brings the output with the first answer.
+        handle = await self._start(name, input, uri_variables, respond_async=False)
         return await handle.wait(timeout)
 
     # observation ------------------------------------------------------------------

@@ -304,7 +304,7 @@ class MdnsAdvertising:
         self._endpoint = endpoint
         try:
             for thing in servient.things.values():
-                await advertiser.add(self._record(thing))
+                await advertiser.add(self._record(thing, servient))
             await advertiser.start()
         except Exception as exc:  # serving matters more than being found
             _log.warning("mDNS advertising failed, serving without it: %s", exc)
@@ -314,15 +314,13 @@ class MdnsAdvertising:
         self._servient = servient
         servient.on_registry_change(self._follow)
 
-    def _record(self, thing: Thing) -> ThingRecord:
-        from .._td import stable_thing_id
-
+    def _record(self, thing: Thing, servient: Servient) -> ThingRecord:
         assert self._endpoint is not None
         return ThingRecord(
             name=thing.thing_name,
             title=thing.thing_title,
             td_path=self._endpoint.thing_path(thing.thing_name),
-            thing_id=stable_thing_id(thing),
+            thing_id=servient.thing_id(thing),
             description=thing.thing_description,
         )
 
@@ -330,7 +328,11 @@ class MdnsAdvertising:
         advertiser = self.advertiser
         if advertiser is None:
             return
-        work = advertiser.add(self._record(thing)) if thing is not None else advertiser.remove(name)
+        servient = self._servient
+        if thing is not None and servient is not None:
+            work = advertiser.add(self._record(thing, servient))
+        else:
+            work = advertiser.remove(name)
         task = asyncio.get_running_loop().create_task(work)
         self._updates.add(task)  # a strong reference until it is done
         task.add_done_callback(self._done)

@@ -5,6 +5,13 @@
 after waiting up to a short window so a quick run already shows ``completed``.
 The status code never depends on timing. ``/actions/{id}`` serves the Profile's
 queryaction and cancelaction and LabThings-style polling from the same record.
+
+A synchronous action's run is answered by its POST and is not an ActionStatus
+resource (the HTTP Basic Profile: a Thing that only answers synchronously SHOULD
+NOT support queryaction or cancelaction): its TD offers no query or cancel
+forms, ``queryallactions`` leaves such actions out, ``/actions/{id}`` (and its
+output and events) answer 404 for it, and the servient-wide log ``/actions`` (and
+``/things/{t}/actions/{a}``) still lists it, as a record without ``href`` or links.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from .records import record_json
 from .request_body import read_json_body
 from .things import json_response
 
-__all__ = ["blueprint", "prefer_wait"]
+__all__ = ["blueprint", "prefer_wait", "queryable"]
 
 blueprint = Blueprint("actions", __name__)
 
@@ -50,7 +57,24 @@ def prefer_wait(header: str | None, default: float) -> float:
 
 
 def _record(invocation: Invocation) -> dict[str, Any]:
-    return record_json(invocation)
+    record = record_json(invocation)
+    if invocation.affordance.synchronous:  # no ActionStatus resource: nothing to link
+        record.pop("href", None)
+        record.pop("links", None)
+    return record
+
+
+def queryable(servient: Servient, invocation_id: str) -> Invocation:
+    """The invocation ``invocation_id`` if it is an ActionStatus resource (not a sync run)."""
+    invocation = servient.query_action(invocation_id)
+    if invocation.affordance.synchronous:
+        raise NotFoundError(
+            f"invocation {invocation_id} is a run of the synchronous action "
+            f"{invocation.action!r}: its POST answered it, and it cannot be queried or cancelled",
+            kind="invocation",
+            name=invocation_id,
+        )
+    return invocation
 
 
 def _records(invocations: list[Invocation]) -> list[dict[str, Any]]:
@@ -103,7 +127,9 @@ async def list_action_runs(thing: str, name: str) -> Response:
 async def query_all_actions(thing: str) -> Response:
     """``queryallactions``: an object keyed by action name, each array newest first."""
     servient = _servient()
-    names = servient.thing(thing).actions
+    names = [
+        name for name, action in servient.thing(thing).actions.items() if not action.synchronous
+    ]
     return json_response(
         {name: _records(servient.list_invocations(thing=thing, action=name)) for name in names}
     )
@@ -128,7 +154,7 @@ async def list_all() -> Response:
 @blueprint.route(routes.INVOCATION, methods=["GET"])
 async def query(invocation_id: str) -> Response:
     """``queryaction``: the record (404 once unknown or expired)."""
-    return json_response(_record(_servient().query_action(invocation_id)))
+    return json_response(_record(queryable(_servient(), invocation_id)))
 
 
 @blueprint.route(routes.INVOCATION, methods=["DELETE"])
@@ -139,14 +165,16 @@ async def cancel(invocation_id: str) -> Response:
     sync action stops at its next cancellation point), so a GET that follows the
     204 sees how it ended. A run slower to stop keeps reporting through its record.
     """
-    await _servient().cancel_action(invocation_id)
+    servient = _servient()
+    queryable(servient, invocation_id)
+    await servient.cancel_action(invocation_id)
     return Response(status=204)
 
 
 @blueprint.route(routes.INVOCATION_OUTPUT, methods=["GET"])
 async def output(invocation_id: str) -> Response:
     """The raw output with the action's declared content type (404 until completed)."""
-    invocation = _servient().query_action(invocation_id)
+    invocation = queryable(_servient(), invocation_id)
     if invocation.status != "completed":
         raise NotFoundError(
             f"invocation {invocation_id} has no output (status {invocation.status})",

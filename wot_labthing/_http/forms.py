@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._td import TD_CONTEXT, interaction_model, stable_id
+from .._td import TD_CONTEXT, interaction_model
+from .._tm import TM_JSON, class_path, thing_model
 from . import routes
 from .routes import relative, thing_path
 
@@ -22,9 +23,25 @@ if TYPE_CHECKING:
     from .._servient import Servient
     from .._thing import Thing
 
-__all__ = ["directory_description", "thing_description", "thing_path"]
+__all__ = [
+    "PROFILES",
+    "directory_description",
+    "model_path",
+    "model_url",
+    "served_model",
+    "thing_description",
+    "thing_path",
+]
 
+#: The WoT Profiles every TD claims: HTTP Basic and HTTP SSE (WoT Profile, §5, §6).
+PROFILES = [
+    "https://www.w3.org/2022/wot/profile/http-basic/v1",
+    "https://www.w3.org/2022/wot/profile/http-sse/v1",
+]
+DISCOVERY_CONTEXT = "https://www.w3.org/2022/wot/discovery"
 JSON = "application/json"
+TD_JSON = "application/td+json"
+LD_JSON = "application/ld+json"
 PROBLEM_JSON = "application/problem+json"
 EVENT_STREAM = "text/event-stream"
 _SECURITY = {"securityDefinitions": {"nosec_sc": {"scheme": "nosec"}}, "security": "nosec_sc"}
@@ -144,11 +161,18 @@ def root_forms(thing: Thing) -> list[dict[str, Any]]:
     return forms
 
 
-def thing_description(thing: Thing, host_url: str) -> dict[str, Any]:
-    """The complete TD of ``thing`` as served from ``host_url`` (``http://host:port/``)."""
-    td = interaction_model(thing)
+def thing_description(
+    thing: Thing, host_url: str, *, thing_id: str | None = None
+) -> dict[str, Any]:
+    """The complete TD of ``thing`` as served from ``host_url`` (``http://host:port/``).
+
+    ``thing_id`` is the id its servient gives it (``Servient.thing_id``); without
+    one, the id a lone servient would derive.
+    """
+    td = interaction_model(thing, thing_id)
     td["base"] = f"{host_url}{thing_path(thing.thing_name).lstrip('/')}/"
     td.update(_SECURITY)
+    td["profile"] = list(PROFILES)
     builders: dict[str, Callable[[str], list[dict[str, Any]]]] = {
         "properties": lambda name: property_forms(name, thing.properties[name]),
         "actions": lambda name: action_forms(name, thing.actions[name]),
@@ -168,46 +192,146 @@ def thing_description(thing: Thing, host_url: str) -> dict[str, Any]:
             del td[table]
     td["forms"] = root_forms(thing)
     td["links"] = [
-        {
-            "rel": "collection",
-            "href": host_url + routes.DIRECTORY.lstrip("/"),
-            "type": "application/td+json",
-        }
+        {"rel": "collection", "href": host_url + routes.DIRECTORY.lstrip("/"), "type": TD_JSON},
+        {"rel": "type", "href": model_url(type(thing), host_url), "type": TM_JSON},
     ]
     return td
 
 
-def directory_description(servient: Servient, host_url: str) -> dict[str, Any]:
-    """The servient's own TD: a read-only directory whose ``things`` property lists every TD.
+def model_path(cls: type[Thing]) -> str:
+    """The absolute path at which the binding serves the Thing Model of ``cls``."""
+    return routes.fill(routes.MODEL, class_path=class_path(cls))
 
-    node-wot's ``WoT.exploreDirectory(url)`` reads that property and expects the array.
+
+def model_url(cls: type[Thing], host_url: str) -> str:
+    """The URL of the Thing Model of ``cls`` as served from ``host_url``."""
+    return host_url + model_path(cls).lstrip("/")
+
+
+def served_model(cls: type[Thing], host_url: str) -> dict[str, Any]:
+    """The Thing Model of ``cls`` as served from ``host_url`` (its ``tm:extends`` hrefs there)."""
+    return thing_model(cls, lambda base: model_url(base, host_url))
+
+
+#: The ``things`` listing's query: WoT Discovery's Directory Thing Model, read-only part.
+LISTING_VARIABLES = {
+    "offset": {
+        "title": "Number of TDs to skip before the page",
+        "type": "integer",
+        "minimum": 0,
+        "default": 0,
+    },
+    "limit": {"title": "Number of TDs in a page", "type": "integer", "minimum": 1},
+    "format": {
+        "title": "Payload format",
+        "type": "string",
+        "enum": ["array", "collection"],
+        "default": "array",
+    },
+}
+
+
+def directory_description(servient: Servient, host_url: str) -> dict[str, Any]:
+    """The servient's own TD: a read-only TD Directory (WoT Discovery §7.3.2).
+
+    It describes exactly what the binding offers, in the terms of the Directory
+    Thing Model: the ``things`` listing (paged with ``offset``/``limit``, as an
+    array or a ``ThingCollection``) and ``retrieveThing`` by id; the optional
+    write, search and notification affordances are left out because this
+    directory lists only the servient's own Things. node-wot's
+    ``WoT.exploreDirectory(url)`` reads the ``things`` property.
     """
     links = [
         {
             "rel": "item",
             "href": f"{host_url}{thing_path(name).lstrip('/')}",
-            "type": "application/td+json",
+            "type": TD_JSON,
         }
         for name in servient.things
     ]
+    problems = {"contentType": PROBLEM_JSON, "success": False}
     return {
-        "@context": [TD_CONTEXT, "https://www.w3.org/2022/wot/discovery", {"@language": "en"}],
+        "@context": [TD_CONTEXT, DISCOVERY_CONTEXT, {"@language": "en"}],
         "@type": "ThingDirectory",
-        "id": stable_id("directory"),
+        "id": servient.ids.directory_id(),
         "title": "wot-labthing servient",
         "description": "A read-only Thing Description directory of the Things this servient "
         "exposes.",
         "base": host_url,
         **_SECURITY,
+        "profile": list(PROFILES),
         "properties": {
             "things": {
                 "title": "Things",
-                "description": "The Thing Descriptions of every exposed Thing.",
-                "type": "array",
-                "items": {"type": "object"},
+                "description": "Retrieve all Thing Descriptions, sorted by id.",
+                "oneOf": [
+                    {
+                        "description": "Plain list of Thing Descriptions",
+                        "type": "array",
+                        "items": {"description": "Thing Description", "type": "object"},
+                    },
+                    {
+                        "description": "A ThingCollection with paging information "
+                        "(format=collection)",
+                        "type": "object",
+                        "properties": {
+                            "@context": {"const": DISCOVERY_CONTEXT},
+                            "@type": {"const": "ThingCollection"},
+                            "@id": {"description": "URI of this page", "type": "string"},
+                            "members": {
+                                "description": "Thing Descriptions",
+                                "type": "array",
+                                "items": {"description": "Thing Description", "type": "object"},
+                            },
+                            "total": {
+                                "description": "Total number of Thing Descriptions",
+                                "type": "integer",
+                            },
+                            "next": {"description": "URI of the next page", "type": "string"},
+                        },
+                    },
+                ],
+                "uriVariables": LISTING_VARIABLES,
                 "readOnly": True,
                 "observable": False,
-                "forms": [_form(routes.THINGS.lstrip("/"), "readproperty", "GET")],
+                "forms": [
+                    {
+                        "href": routes.THINGS.lstrip("/") + "{?offset,limit,format}",
+                        "op": "readproperty",
+                        "htv:methodName": "GET",
+                        "contentType": LD_JSON,
+                        "response": {"contentType": LD_JSON},
+                        "additionalResponses": [problems],
+                    }
+                ],
+            }
+        },
+        "actions": {
+            "retrieveThing": {
+                "title": "Retrieve a Thing Description",
+                "description": "The TD of one Thing, by its id or by its name.",
+                "uriVariables": {
+                    "id": {
+                        "title": "Thing Description ID",
+                        "description": "The TD id (percent-encoded or not) or the Thing name.",
+                        "type": "string",
+                        "format": "iri-reference",
+                    }
+                },
+                "output": {"description": "The Thing Description", "type": "object"},
+                "safe": True,
+                "idempotent": True,
+                "synchronous": True,
+                "forms": [
+                    {
+                        "href": routes.fill(routes.THING, thing="{id}").lstrip("/"),
+                        "op": "invokeaction",
+                        "htv:methodName": "GET",
+                        "contentType": JSON,
+                        "response": {"contentType": TD_JSON},
+                        "additionalResponses": [problems],
+                    }
+                ],
             }
         },
         "links": links,

@@ -64,9 +64,10 @@ from .._invocations import FINISHED
 from .._jsonutil import dumps
 from .._servient import Servient
 from . import routes
+from .actions import queryable
 from .longpoll import long_poll
 from .records import RunLinks
-from .sse import direct_body, event_stream, last_event_id, stream
+from .sse import direct_body, event_stream, last_event_id, sse_id, stream
 
 __all__ = ["blueprint"]
 
@@ -152,6 +153,7 @@ async def sse_invocation(invocation_id: str) -> Response:
     replayed instead. The stream closes after the final record.
     """
     after = last_event_id()
+    queryable(_servient(), invocation_id)  # a synchronous run has no record resource
     invocation, subscription = _servient().subscribe_invocation(invocation_id, after=after)
     links = RunLinks.of(invocation)
     snapshot = dumps(links.apply(invocation.as_record()))
@@ -165,7 +167,9 @@ async def sse_invocation(invocation_id: str) -> Response:
 
     def encode(message: Message) -> bytes:
         record: dict[str, Any] = links.apply(message.data)
-        return f"id: {message.id}\nevent: {message.name}\ndata: {dumps(record)}\n\n".encode()
+        return (
+            f"id: {sse_id(message.id)}\nevent: {message.name}\ndata: {dumps(record)}\n\n"
+        ).encode()
 
     first = current if after is None else b": replay\n\n"
     return event_stream(stream(subscription, first, _finished, encode))

@@ -29,6 +29,9 @@ INVOCATION = INVOCATIONS + "/<invocation_id>"
 INVOCATION_OUTPUT = INVOCATION + "/output"
 INVOCATION_EVENTS = INVOCATION + "/events"
 DIRECTORY = "/.well-known/wot"
+#: A TD by its id (percent-encoded or not) or its Thing name: ``retrieveThing``.
+THING_BY_ID = "/things/<path:reference>"
+MODEL = "/models/<class_path>"
 LIVENESS = "/healthz"
 READINESS = "/readyz"
 

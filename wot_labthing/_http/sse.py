@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from quart import Response, current_app, request
@@ -27,6 +28,7 @@ __all__ = [
     "direct_body",
     "event_stream",
     "last_event_id",
+    "sse_id",
     "stream",
 ]
 
@@ -60,15 +62,40 @@ class RawBody(Protocol):
         """Wait until the write buffer is below its low-water mark."""
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def sse_id(message_id: int) -> str:
+    """A message id (microseconds since the epoch) as an RFC 3339 UTC timestamp.
+
+    The HTTP SSE Profile recommends the change time as the event id; microseconds
+    keep every id unique, and :func:`last_event_id` reads it back exactly.
+    """
+    moment = _EPOCH + message_id * _MICROSECOND
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def last_event_id() -> int | None:
+    """The message id a reconnecting client last saw (``Last-Event-ID``), or None."""
     text = request.headers.get("Last-Event-ID", "").strip()
-    return int(text) if text.isdigit() else None
+    if text.isdigit():  # ids before they were timestamps
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def _encode(message: Message) -> bytes:
     frame = message.encoded.get("sse")
     if frame is None:  # built once per message, shared by every stream
-        frame = f"id: {message.id}\nevent: {message.name}\ndata: {message.text}\n\n".encode()
+        frame = (
+            f"id: {sse_id(message.id)}\nevent: {message.name}\ndata: {message.text}\n\n"
+        ).encode()
         message.encoded["sse"] = frame
     return frame
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Literal
 
-__all__ = ["LineSimulator", "SimulatorEndpoint"]
+__all__ = ["LineSimulator", "Reply", "SimulatorEndpoint"]
 
 _log = logging.getLogger(__name__)
 
