@@ -18,6 +18,12 @@ class Bench(wl.Thing):
         return 1
 
     @wl.action
+    def wait_sync(self, seconds: float = 2) -> float:
+        """Wait in the run's own thread, as a driver's action blocks on an instrument."""
+        wl.cancellable_sleep(seconds)
+        return seconds
+
+    @wl.action
     async def wait(self, seconds: float = 2) -> float:
         """Wait without holding a worker thread."""
         await asyncio.sleep(seconds)

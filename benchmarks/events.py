@@ -88,8 +88,10 @@ class Source(wl.Thing):
 async def main():
     thing = Source(name="source")
     settings = wl.ServientSettings(max_subscribers=100_000)
+    from wot_labthing._security import SecurityConfig
+    security = SecurityConfig(max_streams_per_client=100_000)  # every client is on loopback
     servient = wl.Servient([thing], settings=settings)
-    server = wl.HttpServer(servient, port=0)
+    server = wl.HttpServer(servient, port=0, security=security)
     broker = os.environ.get("BENCH_BROKER")
     binding = None
     if broker:

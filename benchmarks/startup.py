@@ -10,18 +10,19 @@ less than wall time. ``--python`` measures another venv, e.g. the main branch's
 ``--help`` <= 0.5 s.
 
 Figures on the development machine (2 shared cores, Python 3.11), 15 runs, median, taken
-while 7 other engineers loaded it (load average 5 to 9: wall times are inflated about
-3x, CPU times much less; single runs at load 2.5 took 0.18-0.27 s and 0.25-0.28 s wall):
+while 7 other engineers loaded it (load average 5 to 9), so wall times are inflated, the
+"before" ones most (its runs compete longer for the cores); CPU times much less:
 
-    what                    before (main)          after (fresh venv)
-                            wall      CPU          wall      CPU
-    import wot_labthing     4.04 s    1.67 s       0.67 s    0.20 s
-    wot-labthing --help     8.98 s    2.66 s       1.05 s    0.28 s
+    what                    before (main, 0f36d03)     after (h-fast, merged with main)
+                            wall      CPU              wall      CPU
+    import wot_labthing     4.04 s    1.67 s           0.25 s    0.20 s
+    wot-labthing --help     8.98 s    2.66 s           0.32 s    0.21 s
 
 Before: jsonschema[format-nongpl] imported rfc3987-syntax, which compiles a Lark
 grammar at import (~1.2 s), and the package imported quart, hypercorn, httpx and
-zeroconf eagerly. After: only the format packages our schemas need, and the HTTP
-server, client and discovery load on first use (PEP 562).
+zeroconf eagerly. After: only the format packages our schemas need; the HTTP server,
+client and discovery load on first use (PEP 562), and each CLI subcommand imports its
+work when it runs (``--help`` builds the parsers only).
 """
 
 from __future__ import annotations

@@ -141,13 +141,15 @@ def test_simulate_on_tcp_and_unknown_names() -> None:
         assert process.wait(timeout=10) == 0
 
 
-def test_td_of_a_driver_takes_constructor_arguments() -> None:
-    refused = run_cli("td", "things.keysight.dmm34401a:Keysight34401A")
-    assert refused.returncode == 2
-    assert "--arg port=loop://" in refused.stderr and "Traceback" not in refused.stderr
-    done = run_cli("td", "things.keysight.dmm34401a:Keysight34401A", "--arg", "port=loop://")
+def test_td_of_a_driver_needs_no_constructor_arguments() -> None:
+    done = run_cli("td", "things.keysight.dmm34401a:Keysight34401A")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["title"] == "Keysight34401A"
+    done = run_cli("td", "things.keysight.dmm34401a:Keysight34401A", "--arg", "port=loop://")
+    assert done.returncode == 0, done.stderr
+    refused = run_cli("td", "things.keysight.dmm34401a:Keysight34401A", "--arg", "nope=1")
+    assert refused.returncode == 2
+    assert "cannot build" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:

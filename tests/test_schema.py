@@ -66,6 +66,7 @@ def test_typeddict_and_dataclass_become_objects() -> None:
     assert schema_for(Point) == {
         "type": "object",
         "properties": {"x": {"type": "integer"}, "y": {"type": "number"}},
+        "additionalProperties": False,
         "required": ["x", "y"],
     }
     move = schema_for(Move)

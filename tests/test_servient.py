@@ -24,7 +24,7 @@ class Bench(wl.Thing):
     """A Thing with one of each kind of affordance."""
 
     value: int = wl.property(default=1, observable=True, description="Observed.")
-    quiet: int = wl.property(default=2, description="Not observable.")
+    quiet: int = wl.property(default=2, observable=False, description="Not observable.")
     alarm = wl.event(data=str, description="An alarm.")
 
     @wl.property
@@ -63,7 +63,7 @@ async def test_invoke_query_list_and_cancel_without_any_url() -> None:
         record = servient.query_action(run.id).as_record()
         assert record["output"] == 8 and record["id"] == run.id
         assert "href" not in record and "links" not in record, "the core owns no URL"
-        waiting = servient.invoke_action("b", "wait", None)
+        waiting = servient.invoke_action("b", "wait")  # no input: the defaults
         assert servient.list_invocations(thing="b") == [waiting, run]
         assert servient.list_invocations(status="completed") == [run]
         await running(servient, waiting)

@@ -18,6 +18,7 @@ from ._affordances import action, event
 from ._affordances import thing_property as property
 from ._context import (
     abort_hook,
+    append_task_data,
     cancellable_sleep,
     current_invocation,
     current_task,
@@ -125,6 +126,7 @@ __all__ = [
     "WotLabthingError",
     "abort_hook",
     "action",
+    "append_task_data",
     "cancellable_sleep",
     "consume",
     "consume_sync",

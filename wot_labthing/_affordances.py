@@ -10,19 +10,20 @@ attributes and methods: ``stage.position`` reads, ``stage.move(1)`` calls.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from ._errors import DefinitionError, InputError, NotAllowedError
-from ._jsonutil import dumps
 from ._schema import SchemaValidator, from_json, normalise_keywords, schema_for, to_json
 
 if TYPE_CHECKING:
     from ._thing import Thing
 
 __all__ = [
+    "NO_INPUT",
     "ActionAffordance",
     "BoundEvent",
     "EventAffordance",
@@ -33,6 +34,17 @@ __all__ = [
 ]
 
 _MISSING: Any = object()
+
+
+class _NoInput:
+    """The input of an invocation whose request carried none (an empty body)."""
+
+    def __repr__(self) -> str:
+        return "NO_INPUT"
+
+
+#: Passed by a binding when a request has no body: ``{}`` for an action with input.
+NO_INPUT: Any = _NoInput()
 
 #: The Python type of a property's value, for type checkers.
 T = TypeVar("T")
@@ -88,7 +100,9 @@ class PropertyAffordance(Affordance, Generic[T]):
         getter: Callable[[Any], Any] | None = None,
         *,
         default: Any = _MISSING,
-        observable: bool = False,
+        observable: bool | None = None,
+        poll: float | None = None,
+        persist: bool = False,
         title: str | None = None,
         description: str | None = None,
         **keywords: Any,
@@ -97,7 +111,16 @@ class PropertyAffordance(Affordance, Generic[T]):
         self.getter = getter
         self.setter_function: Callable[[Any, Any], Any] | None = None
         self.default = default
-        self.observable = observable
+        if poll is not None and not (isinstance(poll, (int, float)) and poll > 0):
+            raise DefinitionError(f"poll must be a positive number of seconds, not {poll!r}")
+        if poll is not None and observable is False:
+            raise DefinitionError("poll= needs an observable property; drop observable=False")
+        #: None until finalise: then writable properties default to observable.
+        self._observable = observable
+        #: Seconds between reads of the getter while someone observes it (None: no polling).
+        self.poll = float(poll) if poll is not None else None
+        #: Saved on every write and restored when a servient starts.
+        self.persist = persist
         self.keywords = normalise_keywords("property", keywords)
         self.hint: Any = None
         self.schema: dict[str, Any] = {}
@@ -114,6 +137,17 @@ class PropertyAffordance(Affordance, Generic[T]):
         """Declare the setter of a decorator-form property, like the builtin ``property``."""
         self.setter_function = function
         return self
+
+    @property
+    def observable(self) -> bool:
+        """True when clients may observe it: asked for, polled, or (by default) writable."""
+        if self._observable is not None:
+            return self._observable
+        return self.poll is not None or not (self.read_only or self.write_only)
+
+    @observable.setter
+    def observable(self, value: bool) -> None:
+        self._observable = value
 
     @property
     def is_field(self) -> bool:
@@ -167,6 +201,10 @@ class PropertyAffordance(Affordance, Generic[T]):
                     f"{self.where}: the default {self.default!r} breaks the property's own "
                     f"schema: {exc}"
                 ) from None
+        if self.persist and self.read_only:
+            raise DefinitionError(f"{self.where}: persist=True needs a writable property")
+        if self.poll is not None and self.is_field:
+            raise DefinitionError(f"{self.where}: poll= needs a getter (a field changes by writes)")
 
     def validate(self, value: Any) -> None:
         """Raise :class:`InputError` if the JSON ``value`` breaks the schema."""
@@ -196,17 +234,46 @@ class PropertyAffordance(Affordance, Generic[T]):
         return values[self.name]
 
     def __set__(self, instance: Thing, value: T) -> None:
-        if self.is_field:
-            data = to_json(value)
-            dumps(data)  # NaN or Infinity are refused before anything is stored
-            self.validate(data)
-            instance.__dict__.setdefault("_wot_values", {})[self.name] = value
-        elif self.setter_function is None:
+        """``thing.x = value`` from Python: validated exactly like a write over HTTP."""
+        if self.read_only:
             raise NotAllowedError(f"{self.where} is read-only", allowed=("read",))
+        if inspect.iscoroutinefunction(self.setter_function):
+            raise NotAllowedError(
+                f"{self.where} has an async setter: write it through the servient",
+                allowed=("read",),
+            )
+        data = self.check(value)
+        self.apply(instance, self.coerce(data), data)
+
+    def check(self, value: Any) -> Any:
+        """Validate a Python value as a write; return its JSON form.
+
+        Raises:
+            InputError: the value is not JSON (NaN included) or breaks the schema.
+        """
+        data = to_json(value)
+        self.validate(data)
+        return data
+
+    def apply(self, instance: Thing, value: Any, data: Any) -> None:
+        """Store or set an already validated value, then publish and persist it.
+
+        ``value`` is the Python value, ``data`` its JSON form. Async setters are
+        applied by the servient, which awaits them; this calls sync ones only.
+        """
+        if self.is_field:
+            instance.__dict__.setdefault("_wot_values", {})[self.name] = value
         else:
+            assert self.setter_function is not None
             self.setter_function(instance, value)
-        if self.observable and not inspect.iscoroutinefunction(self.getter):
-            instance._wot_property_changed(self.name, value)
+        self.written(instance, data)
+
+    def written(self, instance: Thing, data: Any) -> None:
+        """After a write: tell observers and save a persisted value."""
+        if self.observable:
+            instance._wot_property_changed(self.name, data)
+        if self.persist:
+            instance._wot_persist(self.name, data)
 
 
 class ActionAffordance(Affordance):
@@ -248,6 +315,7 @@ class ActionAffordance(Affordance):
         self.output_hint: Any = None
         self.output_schema: dict[str, Any] | None = None
         self.input_validator: SchemaValidator | None = None
+        self._signature: inspect.Signature | None = None
 
     def __call__(self, function: Callable[..., Any]) -> ActionAffordance:
         """Use ``@wl.action(...)`` with arguments as a decorator."""
@@ -288,12 +356,15 @@ class ActionAffordance(Affordance):
                 schema["default"] = to_json(parameter.default)
             properties[parameter.name] = schema
         if properties:
-            self.input_schema = {"type": "object", "properties": properties}
+            # The TD states what is enforced: no argument the method does not take.
+            self.input_schema = {
+                "type": "object",
+                "properties": properties,
+                "additionalProperties": False,
+            }
             if required:
                 self.input_schema["required"] = required
-            self.input_validator = SchemaValidator(
-                {**self.input_schema, "additionalProperties": False}
-            )
+            self.input_validator = SchemaValidator(self.input_schema)
         if "return" not in function_hints:
             raise DefinitionError(f"{self.where}: annotate the return type (-> None if none)")
         self.output_hint = function_hints["return"]
@@ -301,23 +372,54 @@ class ActionAffordance(Affordance):
             self.output_schema = schema_for(self.output_hint, where=f"{self.where} -> return")
 
     def parse_input(self, value: Any) -> dict[str, Any]:
-        """Validate a JSON input and return the keyword arguments for the method."""
+        """Validate a JSON input and return the keyword arguments for the method.
+
+        ``None`` is "no input" only for an action without input: where the TD says
+        the input is an object, a JSON ``null`` is refused like any other non-object
+        (the HTTP binding passes ``{}`` for an empty body).
+        """
         if self.input_validator is None:
             if value not in (None, {}):
-                from ._errors import InputError
-
                 raise InputError(f"action {self.name!r} takes no input", affordance=self.name)
             return {}
-        if value is None:
-            value = {}
         self.input_validator.validate(value, affordance=self.name)
         return {key: from_json(self.parameters[key], item) for key, item in value.items()}
+
+    def bind_arguments(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A call from Python as a JSON input: positional arguments named, values as JSON."""
+        assert self.function is not None
+        if self._signature is None:
+            self._signature = inspect.signature(self.function)
+        try:
+            bound = self._signature.bind(instance, *args, **kwargs)
+        except TypeError as exc:
+            raise InputError(f"{self.where}: {exc}", affordance=self.name) from None
+        arguments = dict(bound.arguments)
+        arguments.pop(next(iter(arguments)))  # self
+        return {name: to_json(value) for name, value in arguments.items()}
 
     def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
         if instance is None:
             return self
-        assert self.function is not None
-        return self.function.__get__(instance, owner)
+        function = self.function
+        assert function is not None
+
+        @functools.wraps(function)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            # A call from Python is validated exactly as an HTTP input would be, so a
+            # limit (or NaN) cannot reach the instrument by going around the servient.
+            arguments = self.parse_input(self.bind_arguments(instance, args, kwargs))
+            return function(instance, **arguments)
+
+        if self.is_async:
+            return _mark_coroutine_function(checked)
+        return checked
+
+
+def _mark_coroutine_function(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Let ``inspect.iscoroutinefunction`` see through the validating wrapper (3.12+)."""
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    return mark(function) if mark is not None else function
 
 
 class BoundEvent:
@@ -364,8 +466,6 @@ class EventAffordance(Affordance):
         """Raise :class:`InputError` if ``payload`` breaks the data schema."""
         if self.validator is None:
             if payload is not None:
-                from ._errors import InputError
-
                 raise InputError(f"event {self.where} carries no data", affordance=self.name)
             return
         self.validator.validate(payload, affordance=self.name)
@@ -404,7 +504,16 @@ def thing_property(getter: Callable[[Any], Any] | None = None, /, **options: Any
 
     Keyword arguments are JSON Schema and TD terms: ``minimum``, ``maximum``, ``enum``,
     ``unit``, ``read_only``/``readOnly``, ``write_only``, ``observable``, ``title``,
-    ``description`` and the other DataSchema constraints.
+    ``description`` and the other DataSchema constraints, plus:
+
+    - ``observable``: default True for writable properties (every write is published),
+      False for read-only ones; pass it to opt in or out.
+    - ``poll=SECONDS`` (getter form): while someone observes the property, the servient
+      reads it every ``SECONDS`` and publishes the value when it changed.
+    - ``persist=True``: every write is saved in the servient's state file and restored
+      at the next start (before ``open()`` for fields, right after it for setters).
+
+    Every write, from Python or a client, is validated against the schema first.
     """
     if getter is not None:
         return PropertyAffordance(getter, **options)

@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal
 from ._errors import ConfigError, InputError, WotLabthingError
 from ._resources import load_schema
 from ._schema import Constraints, SchemaValidator, schema_for
+from ._security import SecurityConfig, parse_security
 from ._servient import ServientSettings
 from ._thing import Thing
 
@@ -118,6 +119,7 @@ class ServientConfig:
     mqtt: dict[str, Any] | None = None
     #: The ``[[directories]]`` entries as written: TD Directories to register in.
     directories: list[dict[str, Any]] = field(default_factory=list)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
 def _servient_keys() -> list[str]:
@@ -204,12 +206,16 @@ def parse_config(
     data: dict[str, Any],
     *,
     directory: Path | None = None,
+    name: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ServientConfig:
     """Validate a decoded config and turn it into a :class:`ServientConfig`.
 
-    ``${NAME}`` references in string values are expanded first from ``environ``
-    (default: the process environment); see :func:`expand_environment`.
+    ``name`` (the config file's stem) names the persisted settings file unless
+    ``state_name`` is set; a relative ``state_dir`` is relative to ``directory``,
+    the config file's folder. ``${NAME}`` references in string values are expanded
+    first from ``environ`` (default: the process environment); see
+    :func:`expand_environment`.
     """
     data = expand_environment(data, environ)
     try:
@@ -228,6 +234,14 @@ def parse_config(
     config.settings = ServientSettings(
         **{key: value for key, value in section.items() if key in settings_fields}
     )
+    if name is not None and "state_name" not in section:
+        # one settings file per config: lab.toml keeps its settings in <state_dir>/lab.json
+        config.settings.state_name = name
+    if directory is not None:
+        if config.settings.state_dir is not None:
+            config.settings.state_dir = str(
+                directory / Path(config.settings.state_dir).expanduser()
+            )
     for entry in data.get("things", []):
         config.things.append(
             ThingEntry(
@@ -244,6 +258,7 @@ def parse_config(
     if duplicates:
         raise ConfigError(f"Thing names must be unique: {', '.join(duplicates)}", entry="things")
     _parse_simulators(config, data.get("simulators", []))
+    config.security = parse_security(data.get("security"), directory=directory)
     if "mqtt" in data:
         config.mqtt = dict(data["mqtt"])
     config.directories = [dict(entry) for entry in data.get("directories", [])]
@@ -310,7 +325,7 @@ def load_config(path: str | Path) -> ServientConfig:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    return parse_config(data, directory=path.resolve().parent)
+    return parse_config(data, directory=path.resolve().parent, name=path.stem)
 
 
 def import_thing_class(class_path: str, *, directory: Path | None = None) -> type[Thing]:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "abort_hook",
+    "append_task_data",
     "cancellable_sleep",
     "current_invocation",
     "current_task",
@@ -60,6 +61,18 @@ def update_task_data(data: Any) -> None:
     invocation = _current.get()
     if invocation is not None:
         invocation.set_data(data)
+
+
+def append_task_data(item: Any) -> None:
+    """Append one item (e.g. a reading) to the running invocation's data list; no-op outside.
+
+    Unlike :func:`update_task_data` with the growing list, this costs O(1) per
+    item however long the run: subscribers to the run's updates get only the new
+    item (``dataAppend``), while the record's ``data`` shows the whole list.
+    """
+    invocation = _current.get()
+    if invocation is not None:
+        invocation.append_data(item)
 
 
 def raise_if_cancelled() -> None:

@@ -440,6 +440,15 @@ class EventHub:
                 if not subscribers:
                     del self._exact[exact]
 
+    def observers(self, thing: str, kind: str, name: str) -> int:
+        """How many open subscriptions may receive messages on topic ``(thing, kind, name)``.
+
+        Lets a producer (the servient's property poller) work only while someone listens.
+        """
+        key = (thing, kind, name)
+        exact = len(self._exact.get(key, ()))
+        return exact + sum(1 for sub in self._general if sub.topic.covers(key))
+
     @property
     def subscriber_count(self) -> int:
         """How many subscriptions are open now."""

@@ -8,6 +8,7 @@ forbids and node-wot cannot parse; everything wot-labthing sends goes through
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,16 +29,63 @@ def _refuse_constant(name: str) -> Any:
     raise InputError(f"{name} is not valid JSON (RFC 8259 has no NaN or Infinity)")
 
 
+#: Deepest nesting of arrays and objects accepted from a peer.
+MAX_DEPTH = 64
+#: Most digits of a JSON integer accepted from a peer (a 64-bit value has 20).
+MAX_INT_DIGITS = 64
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS + 1:
+        raise InputError(f"integer with {len(text)} digits is out of range")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise InputError(f"number {text[:20]}... is out of range (not a finite double)")
+    return value
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` (schema checks and drivers recurse)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > MAX_DEPTH:
+                    raise InputError(f"JSON nested deeper than {MAX_DEPTH} levels")
+                stack.append((child, depth + 1))
+
+
 def loads(text: str | bytes) -> Any:
-    """Parse RFC 8259 JSON; malformed text or NaN/Infinity raise :class:`InputError`."""
+    """Parse RFC 8259 JSON; malformed text or NaN/Infinity raise :class:`InputError`.
+
+    Out-of-range numbers (``10**400``, thousands of digits) and nesting deeper
+    than :data:`MAX_DEPTH` are refused too, as :class:`InputError`.
+    """
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+        )
+    except RecursionError:
+        raise InputError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except json.JSONDecodeError as exc:
         raise InputError(
             f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"body is not UTF-8: {exc.reason}") from exc
+    _check_depth(value)
+    return value
 
 
 def rfc3339(moment: datetime) -> str:

@@ -10,11 +10,12 @@ crashed one.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from ._errors import InvocationCancelled, WotLabthingError
 
-__all__ = ["PROBLEM_TYPE_PREFIX", "http_status", "problem_for", "problem_type"]
+__all__ = ["PROBLEM_TYPE_PREFIX", "http_status", "problem_for", "problem_type", "public_problem"]
 
 #: Every problem ``type`` of wot-labthing starts with this URI prefix.
 PROBLEM_TYPE_PREFIX = "urn:wot-labthing:problem:"
@@ -48,7 +49,7 @@ def problem_for(exc: BaseException) -> dict[str, Any]:
     problem: dict[str, Any] = {"type": problem_type(slug), "title": title, "detail": detail}
     if slug == "internal-error":
         problem["exception"] = type(exc).__qualname__
-    for field in ("pointer", "thing", "affordance", "port", "command"):
+    for field in ("pointer", "thing", "affordance", "port", "command", "applied"):
         value = getattr(exc, field, None)
         if value is not None:
             problem[field] = value
@@ -56,3 +57,26 @@ def problem_for(exc: BaseException) -> dict[str, Any]:
     if retry_after is not None:
         problem["retryAfter"] = retry_after
     return problem
+
+
+#: Absolute file or device paths (``/dev/ttyUSB0``, ``/home/lab/x.py``, ``C:\\x``, ``COM3``).
+_PATHS = re.compile(
+    r"(?<![\w:/])(?:/(?:dev|home|usr|opt|srv|var|tmp|root|etc|mnt|media|proc|sys|run|Users)"
+    r"(?:/[^\s'\",;)]*)?|[A-Za-z]:\\[^\s'\",;)]*|\bCOM[0-9]+\b)"
+)
+#: Problem members that name server internals.
+_INTERNAL = ("port", "command", "exception")
+
+
+def public_problem(problem: dict[str, Any], *, debug: bool = False) -> dict[str, Any]:
+    """``problem`` as a client may see it: no device or file paths, no internals.
+
+    With ``debug`` it is returned unchanged (development only). The server log
+    keeps the full story.
+    """
+    if debug:
+        return problem
+    public = {key: value for key, value in problem.items() if key not in _INTERNAL}
+    if isinstance(public.get("detail"), str):
+        public["detail"] = _PATHS.sub("<path>", public["detail"])
+    return public

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import enum
+import json
 import math
 import types
 import typing
@@ -98,6 +99,10 @@ class Constraints:
     def __init__(self, **keywords: Any) -> None:
         object.__setattr__(self, "keywords", normalise_keywords("Constraints", keywords))
 
+    def __hash__(self) -> int:
+        # hashable, so an Annotated[T, Constraints(...)] can be a union option
+        return hash(json.dumps(self.keywords, sort_keys=True, default=repr))
+
 
 def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or repr(hint)
@@ -139,12 +144,7 @@ def schema_for(hint: Any, *, where: str = "annotation") -> dict[str, Any]:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return _enum_schema([member.value for member in hint], where)
     if origin in (Union, types.UnionType):
-        options = get_args(hint)
-        non_null = [option for option in options if option is not type(None)]
-        if len(non_null) == 1:
-            inner = schema_for(non_null[0], where=where)
-            return {"oneOf": [inner, {"type": "null"}]}
-        return {"oneOf": [schema_for(option, where=where) for option in options]}
+        return _union_schema([schema_for(option, where=where) for option in get_args(hint)])
     if origin in (list, collections.abc.Sequence) or hint is list:
         args = get_args(hint)
         if not args:
@@ -191,13 +191,60 @@ def _object_schema(
     properties = {
         name: schema_for(field_hint, where=f"{where}.{name}") for name, field_hint in hints.items()
     }
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
     if required:
         schema["required"] = required
     doc = (hint.__doc__ or "").strip()
     if doc and not doc.startswith(f"{hint.__name__}("):
         schema["description"] = doc.splitlines()[0]
     return schema
+
+
+#: JSON Schema type -> the JSON types its values can have ("integer" values are numbers too).
+_JSON_KINDS = {
+    "null": {"null"},
+    "boolean": {"boolean"},
+    "integer": {"integer"},
+    "number": {"integer", "number"},
+    "string": {"string"},
+    "array": {"array"},
+    "object": {"object"},
+}
+_ANY_KIND = frozenset().union(*_JSON_KINDS.values())
+
+
+def _kinds(schema: Mapping[str, Any]) -> frozenset[str]:
+    """The JSON value kinds a schema may accept (an over-estimate, never an under-estimate)."""
+    if "enum" in schema:
+        return frozenset(_json_type(value, "enum") for value in schema["enum"])
+    if "type" in schema:
+        return frozenset(_JSON_KINDS[schema["type"]])
+    for keyword in ("oneOf", "anyOf"):
+        if keyword in schema:
+            return frozenset().union(*(_kinds(option) for option in schema[keyword]))
+    return _ANY_KIND
+
+
+def _union_schema(options: list[dict[str, Any]]) -> dict[str, Any]:
+    """``oneOf`` when no value can match two options (TD's own term), else ``anyOf``.
+
+    ``oneOf`` demands that *exactly one* option matches, so ``int | float`` as
+    ``oneOf`` would refuse ``3`` (both match). Options are provably disjoint when
+    the JSON kinds they accept do not overlap (``integer`` counts as a number);
+    anything else, e.g. two object or two array options, becomes ``anyOf``.
+    """
+    seen: set[str] = set()
+    disjoint = True
+    for option in options:
+        kinds = _kinds(option)
+        if seen & kinds:
+            disjoint = False
+        seen |= kinds
+    return {"oneOf" if disjoint else "anyOf": options}
 
 
 def _enum_schema(values: list[Any], where: str) -> dict[str, Any]:
@@ -242,7 +289,21 @@ class SchemaValidator:
     def validate(
         self, value: Any, *, thing: str | None = None, affordance: str | None = None
     ) -> None:
-        """Raise :class:`InputError` naming the first offending field, if any."""
+        """Raise :class:`InputError` naming the affordance and the first offending field.
+
+        NaN and Infinity are refused first: JSON cannot carry them, and JSON Schema
+        bounds do not catch NaN (every comparison with it is false).
+        """
+        named = f" for {affordance!r}" if affordance else ""
+        pointer = _non_finite(value)
+        if pointer is not None:
+            where = f" at {pointer}" if pointer else ""
+            raise InputError(
+                f"invalid value{named}{where}: NaN and Infinity are not numbers JSON can carry",
+                pointer=pointer,
+                thing=thing,
+                affordance=affordance,
+            )
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
         if error is None:
             return
@@ -251,11 +312,32 @@ class SchemaValidator:
         )
         where = f" at {pointer}" if pointer else ""
         raise InputError(
-            f"invalid value{where}: {error.message}",
+            f"invalid value{named}{where}: {error.message}",
             pointer=pointer,
             thing=thing,
             affordance=affordance,
         )
+
+    def is_valid(self, value: Any) -> bool:
+        """Whether ``value`` is finite JSON data that fits the schema."""
+        return _non_finite(value) is None and self._validator.is_valid(value)
+
+
+def _non_finite(value: Any, pointer: str = "") -> str | None:
+    """The JSON pointer of the first NaN or Infinity inside ``value``, or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else pointer
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _non_finite(item, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _non_finite(item, f"{pointer}/{index}")
+            if found is not None:
+                return found
+    return None
 
 
 def to_json(value: Any) -> Any:
@@ -275,24 +357,54 @@ def to_json(value: Any) -> Any:
     return value
 
 
+def _option_validator(option: Any) -> tuple[dict[str, Any], Draft7Validator]:
+    """The schema of a union option and its compiled validator, cached per option."""
+    cached = _OPTION_VALIDATORS.get(id(option))
+    if cached is None or cached[0] is not option:
+        schema = schema_for(option)
+        cached = (option, schema, Draft7Validator(schema, format_checker=_FORMAT_CHECKER))
+        _OPTION_VALIDATORS[id(option)] = cached
+    return cached[1], cached[2]
+
+
+#: id(hint) -> (hint, schema, validator) for union options; keeping the hint keeps its id valid.
+_OPTION_VALIDATORS: dict[int, tuple[Any, dict[str, Any], Draft7Validator]] = {}
+
+
+def _matching_option(hint: Any, value: Any) -> Any:
+    """The union option ``value`` actually matches, preferring an exact JSON kind.
+
+    ``3`` for ``int | float`` is the int (both match; "integer" is the exact kind);
+    ``"ab"`` for ``tuple[int, int] | str`` is the string, not a tuple of characters.
+    """
+    kind = _json_type(value, "value") if _is_scalar(value) else None
+    matching = [option for option in get_args(hint) if _option_validator(option)[1].is_valid(value)]
+    if not matching:
+        raise InputError(f"{value!r} matches no option of {hint!r}")
+    for option in matching:
+        schema = _option_validator(option)[0]
+        if kind is not None and schema.get("type") == kind:
+            return option
+    return matching[0]
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
 def from_json(hint: Any, value: Any) -> Any:
     """Convert a validated JSON value into the Python type the annotation names."""
     origin = get_origin(hint)
     if origin is typing.Annotated:
         return from_json(get_args(hint)[0], value)
+    if origin in (Union, types.UnionType):
+        return from_json(_matching_option(hint, value), value)
     if value is None:
         return None
-    if origin in (Union, types.UnionType):
-        for option in get_args(hint):
-            if option is type(None):
-                continue
-            try:
-                return from_json(option, value)
-            except (TypeError, ValueError):
-                continue
-        return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is int and isinstance(value, float):
+        return int(value)  # JSON Schema's "integer" accepts 3.0; the method gets the int 3
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint(value)
     if origin is tuple:

@@ -18,25 +18,33 @@ I/O never runs on the event loop; ``async def`` ones run on the loop.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from ._affordances import ActionAffordance, EventAffordance, PropertyAffordance
-from ._errors import ConfigError, DisconnectedError, InputError, NotAllowedError, NotFoundError
+from ._affordances import NO_INPUT, ActionAffordance, EventAffordance, PropertyAffordance
+from ._errors import (
+    ConfigError,
+    DisconnectedError,
+    InputError,
+    NotAllowedError,
+    NotFoundError,
+    WotLabthingError,
+)
 from ._events import EventHub, Message, Subscription, Topic
 from ._ids import ServientIds
 from ._invocations import FINISHED, Invocation, InvocationManager
 from ._lifecycle import Advertiser, Binding, Endpoint, FormContributor, Registrar
 from ._schema import Constraints, to_json
+from ._settings_store import SettingsStore
+from ._state import resolve_state_dir
 from ._thing import Thing
+from ._workers import PropertyWorkers
 
-__all__ = ["Servient", "ServientSettings"]
+__all__ = ["NO_INPUT", "Servient", "ServientSettings"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -54,22 +62,37 @@ class ServientSettings:
     so a new field is a new config key with no other table to edit.
     """
 
-    #: Worker threads for sync property getters and setters.
+    #: Worker threads for sync property getters and setters, per Thing (one Thing's
+    #: blocked instrument never delays another Thing's properties).
     property_workers: Annotated[int, _AT_LEAST_ONE] = 8
-    #: Worker threads for sync actions; a run waiting for one is ``pending``.
-    action_workers: Annotated[int, _AT_LEAST_ONE] = 8
+    #: Sync action runs with a thread of their own at once; past it a run is ``pending``.
+    action_threads: Annotated[int, _AT_LEAST_ONE] = 2048
+    #: Runs waiting (for a thread or an exclusive Thing) servient-wide; more get 503.
+    action_max_pending: Annotated[int, _NOT_NEGATIVE] = 10_000
+    #: Runs waiting on one Thing; more get 503.
+    action_max_pending_per_thing: Annotated[int, _NOT_NEGATIVE] = 1000
+    #: Log entries kept per run (the oldest are dropped, with a marker entry).
+    action_log_lines: Annotated[int, _AT_LEAST_ONE] = 1000
     #: Seconds a POST on an asynchronous action waits for a quick result.
     action_wait: Annotated[float, _NOT_NEGATIVE] = 1.0
     #: Seconds finished invocation records are kept.
     action_retention: Annotated[float, _NOT_NEGATIVE] = 300.0
-    #: Finished invocation records kept at most (oldest expire first).
-    action_max_records: Annotated[int, _AT_LEAST_ONE] = 1000
+    #: Invocation records kept at most; past it finished records already read go first,
+    #: then the oldest finished ones (pending and running ones always stay).
+    action_max_records: Annotated[int, _AT_LEAST_ONE] = 20_000
     #: Seconds shutdown waits for cancelled actions to end.
     shutdown_grace: Annotated[float, _NOT_NEGATIVE] = 5.0
     #: Largest request body accepted, in bytes.
     max_body_bytes: Annotated[int, _AT_LEAST_ONE] = 1024 * 1024
     #: Most concurrent observers (SSE and long-poll) before 503.
     max_subscribers: Annotated[int, _AT_LEAST_ONE] = 2000
+    #: Directory of persisted settings (None: the user state directory, see _state.py).
+    state_dir: str | None = None
+    #: Name of this servient's settings file in ``state_dir`` (``<state_name>.json``);
+    #: ``serve`` uses the config file's name.
+    state_name: Annotated[str, Constraints(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")] = "servient"
+    #: Show exception details (tracebacks, device paths) to clients; for development only.
+    debug: bool = False
 
 
 class Servient:
@@ -91,10 +114,13 @@ class Servient:
         self.things: dict[str, Thing] = {}
         self.hub = EventHub(max_subscribers=self.settings.max_subscribers)
         self.invocations = InvocationManager(self.settings, self.hub)
-        self._property_pool = self._new_pool()
+        self._workers = PropertyWorkers(self.settings.property_workers)
         self._started = False
-        self._pool_closed = False
         self._listeners: list[Callable[[str, Thing | None], Any]] = []
+        self._store: SettingsStore | None = None
+        self._pollers: list[asyncio.Task[None]] = []
+        #: The last value published per (thing, property), so a poll publishes changes only.
+        self._last_values: dict[tuple[str, str], Any] = {}
         #: Protocol bindings, advertisers and registrars, started in this order.
         self.bindings: list[Binding] = []
         self.advertisers: list[Advertiser] = []
@@ -107,11 +133,6 @@ class Servient:
         for thing in things:
             self.add(thing)
 
-    def _new_pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(
-            max_workers=self.settings.property_workers, thread_name_prefix="wot-property"
-        )
-
     # Registry ---------------------------------------------------------------
 
     def add(self, thing: Thing) -> None:
@@ -121,6 +142,7 @@ class Servient:
             raise ConfigError(f"a Thing named {name!r} is already exposed", entry=name)
         self.things[name] = thing
         thing._wot_attach(functools.partial(self._on_change, name))
+        thing._wot_attach_persister(functools.partial(self._persist, name))
         for listener in self._listeners:
             listener(name, thing)
 
@@ -128,6 +150,7 @@ class Servient:
         """Stop exposing the Thing ``name`` and return it."""
         thing = self.thing(name)
         thing._wot_attach(None)
+        thing._wot_attach_persister(None)
         del self.things[name]
         for listener in self._listeners:
             listener(name, None)
@@ -182,12 +205,11 @@ class Servient:
     # Properties -------------------------------------------------------------
 
     async def run_sync(self, function: Callable[..., _T], *args: Any) -> _T:
-        """Run blocking ``function`` in the property worker pool, keeping context variables."""
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
-        return await loop.run_in_executor(
-            self._property_pool, functools.partial(context.run, function, *args)
-        )
+        """Run blocking ``function`` on its Thing's property workers, keeping context variables.
+
+        The Thing is the first argument or the bound method's owner (see ``_workers``).
+        """
+        return await self._workers.run(function, *args)
 
     async def read_property(self, thing: str, name: str) -> Any:
         """Read a property and return its value as JSON data."""
@@ -210,20 +232,29 @@ class Servient:
         return to_json(value)
 
     async def write_property(self, thing: str, name: str, value: Any) -> None:
-        """Validate a JSON ``value`` against the property's schema and write it."""
+        """Validate a JSON ``value`` against the property's schema and write it.
+
+        Observers then receive the value written, and a persisted one is saved.
+        """
         prop = self.property_affordance(thing, name)
         if prop.read_only:
             raise NotAllowedError(f"property {name!r} is read-only", allowed=("GET", "HEAD"))
         prop.validate(value)
+        await self._write_checked(thing, prop, value)
+
+    async def _write_checked(self, thing: str, prop: PropertyAffordance[Any], value: Any) -> None:
         instance = self.thing(thing)
         python_value = prop.coerce(value)
+        data = to_json(python_value)
         try:
             if prop.setter_function is not None and prop.is_async:
                 await prop.setter_function(instance, python_value)
                 if prop.observable:
-                    instance._wot_property_changed(name, python_value)
+                    instance._wot_property_changed(prop.name, data)
+                if prop.persist:
+                    await self.run_sync(self._persist, thing, "property", prop.name, data)
             else:
-                await self.run_sync(prop.__set__, instance, python_value)
+                await self.run_sync(prop.apply, instance, python_value, data)
         except DisconnectedError as exc:
             self._reachable(thing, exc)
             raise
@@ -253,7 +284,12 @@ class Servient:
 
         A read-only property among them makes the whole request invalid input, not
         a 405: the properties resource does accept writes (RFC 9110 §15.5.6).
+
+        Writes then go one by one in the given order. When one fails (the instrument
+        refuses it), the error says which were already applied (``applied``) and
+        which were not written; those applied stay applied.
         """
+        checked: list[PropertyAffordance[Any]] = []
         for name, value in values.items():
             prop = self.property_affordance(thing, name)
             if prop.read_only:
@@ -264,13 +300,30 @@ class Servient:
                     affordance=name,
                 )
             prop.validate(value)
-        for name, value in values.items():
-            await self.write_property(thing, name, value)
+            checked.append(prop)
+        applied: list[str] = []
+        for prop in checked:
+            try:
+                await self._write_checked(thing, prop, values[prop.name])
+            except WotLabthingError as exc:
+                rest = [other.name for other in checked if other.name not in applied]
+                note = (
+                    f"; already applied: {', '.join(applied) or 'none'}; "
+                    f"not written: {', '.join(rest)}"
+                )
+                exc.args = (f"{exc}{note}", *exc.args[1:])
+                exc.applied = applied  # type: ignore[attr-defined]
+                raise
+            applied.append(prop.name)
 
     # Actions ----------------------------------------------------------------
 
-    def invoke_action(self, thing: str, name: str, input_value: Any) -> Invocation:
+    def invoke_action(self, thing: str, name: str, input_value: Any = NO_INPUT) -> Invocation:
         """``invokeaction``: validate the input and start a tracked run of action ``name``.
+
+        ``input_value`` is the JSON input, or :data:`NO_INPUT` (the default) when
+        there is none, e.g. an empty request body: that is ``{}`` for an action with an
+        input. ``None`` is JSON ``null``, which an action with an input refuses.
 
         Raises:
             NotFoundError: no such Thing or action.
@@ -278,6 +331,8 @@ class Servient:
             BusyError: an exclusive action with ``busy="reject"`` finds the Thing busy.
         """
         affordance = self.action_affordance(thing, name)
+        if input_value is NO_INPUT:
+            input_value = {} if affordance.input_schema is not None else None
         return self.invocations.invoke(self.thing(thing), affordance, input_value)
 
     async def wait_for_invocation(
@@ -285,12 +340,20 @@ class Servient:
         invocation: Invocation,
         timeout: float | None,  # noqa: ASYNC109 - a protocol's window, kept past the wait
     ) -> bool:
-        """Wait up to ``timeout`` seconds (None: forever) for a run to end; True if it did."""
-        return await self.invocations.wait(invocation, timeout)
+        """Wait up to ``timeout`` seconds (None: forever) for a run to end; True if it did.
+
+        A run seen ended here, by :meth:`query_action` or :meth:`list_invocations`
+        counts as read: past ``action_max_records`` read records are evicted first.
+        """
+        ended = await self.invocations.wait(invocation, timeout)
+        self.invocations.mark_read(invocation)
+        return ended
 
     def query_action(self, invocation_id: str) -> Invocation:
         """``queryaction``: the run ``invocation_id`` (NotFoundError once unknown or expired)."""
-        return self.invocations.get(invocation_id)
+        invocation = self.invocations.get(invocation_id)
+        self.invocations.mark_read(invocation)
+        return invocation
 
     def list_invocations(
         self, *, thing: str | None = None, action: str | None = None, status: str | None = None
@@ -304,7 +367,10 @@ class Servient:
         """
         if status is not None and status not in {"pending", "running", *FINISHED}:
             raise InputError(f"unknown status {status!r}", pointer="/status")
-        return self.invocations.list(thing=thing, action=action, status=status)
+        runs = self.invocations.list(thing=thing, action=action, status=status)
+        for run in runs:
+            self.invocations.mark_read(run)
+        return runs
 
     async def cancel_action(self, invocation_id: str, wait: float | None = None) -> None:
         """``cancelaction``: cancel a pending or running run; forget a finished record.
@@ -434,7 +500,79 @@ class Servient:
     # Changes ----------------------------------------------------------------
 
     def _on_change(self, thing: str, kind: str, name: str, value: Any) -> None:
+        if kind == "property":
+            self._last_values[(thing, name)] = value
         self.hub.publish(thing, kind, name, value)
+
+    def _persist(self, thing: str, kind: str, name: str, value: Any) -> None:
+        """Save a written persisted property (blocking; runs in the writer's thread)."""
+        store = self._store
+        if store is not None:
+            try:
+                store.save(thing, name, value)
+            except OSError as exc:
+                _log.warning("cannot save %s.%s to %s: %s", thing, name, store.path, exc)
+
+    # Persisted settings -------------------------------------------------------
+
+    @property
+    def state_file(self) -> Path:
+        """The file persisted settings are kept in."""
+        directory = resolve_state_dir(self.settings.state_dir)
+        return directory / f"{self.settings.state_name}.json"
+
+    def _persisted(self, thing: Thing) -> list[PropertyAffordance[Any]]:
+        return [prop for prop in thing.properties.values() if prop.persist]
+
+    async def _restore(self, name: str, thing: Thing, saved: dict[str, Any], fields: bool) -> None:
+        """Apply saved values: fields before ``open()``, setter forms after it."""
+        for prop in self._persisted(thing):
+            if prop.is_field != fields or prop.name not in saved:
+                continue
+            value = saved[prop.name]
+            if not prop.validator or not prop.validator.is_valid(value):
+                _log.warning(
+                    "persisted %s.%s = %r no longer fits its schema; using the default",
+                    name,
+                    prop.name,
+                    value,
+                )
+                continue
+            python_value = prop.coerce(value)
+            try:
+                if prop.is_field:
+                    thing.__dict__.setdefault("_wot_values", {})[prop.name] = python_value
+                elif prop.is_async:
+                    assert prop.setter_function is not None
+                    await prop.setter_function(thing, python_value)
+                else:
+                    assert prop.setter_function is not None
+                    await self.run_sync(prop.setter_function, thing, python_value)
+            except WotLabthingError as exc:
+                _log.warning("restoring %s.%s = %r failed: %s", name, prop.name, value, exc)
+
+    # Polled observables -------------------------------------------------------
+
+    async def _poll(self, thing: str, prop: PropertyAffordance[Any]) -> None:
+        """Read ``prop`` every ``prop.poll`` seconds while observed; publish changes only."""
+        assert prop.poll is not None
+        key = (thing, prop.name)
+        failing = False
+        while True:
+            await asyncio.sleep(prop.poll)
+            if not self.hub.observers(thing, "property", prop.name):
+                self._last_values.pop(key, None)  # a new observer gets the value at once
+                continue
+            try:
+                value = await self.read_property(thing, prop.name)
+            except WotLabthingError as exc:
+                if not failing:
+                    _log.warning("polling %s.%s failed: %s", thing, prop.name, exc)
+                failing = True
+                continue
+            failing = False
+            if key not in self._last_values or self._last_values[key] != value:
+                self._on_change(thing, "property", prop.name, value)
 
     # Composition ------------------------------------------------------------
 
@@ -513,19 +651,24 @@ class Servient:
                     await binding.open(self)
                     self._open_bindings.append(binding)
             return
-        if self._pool_closed:
-            self._property_pool = self._new_pool()
-            self._pool_closed = False
+        self._workers.reopen()
         self.hub.bind_loop(asyncio.get_running_loop())
         await self.run_sync(self.ids.open)
         self.invocations.start()
+        saved: dict[str, dict[str, Any]] = {}
+        if any(self._persisted(thing) for thing in self.things.values()):
+            path = await self.run_sync(lambda: self.state_file)  # resolving touches the disk
+            self._store = SettingsStore(path)
+            saved = await self.run_sync(self._store.load)
         try:
-            for thing in list(self.things.values()):
+            for name, thing in list(self.things.items()):
                 self._opened.append(thing)
+                await self._restore(name, thing, saved.get(name, {}), fields=True)
                 try:
                     await self.run_sync(thing.open)
                 except DisconnectedError as exc:
                     self._reachable(thing.thing_name, exc)
+                await self._restore(name, thing, saved.get(name, {}), fields=False)
             for binding in self.bindings:
                 await binding.open(self)
                 self._open_bindings.append(binding)
@@ -540,6 +683,12 @@ class Servient:
             await self._shutdown(self._opened)
             raise
         self._opened.clear()
+        self._pollers = [
+            asyncio.get_running_loop().create_task(self._poll(name, prop))
+            for name, thing in self.things.items()
+            for prop in thing.properties.values()
+            if prop.poll is not None
+        ]
         self._started = True
 
     async def stop(self) -> None:
@@ -560,6 +709,10 @@ class Servient:
         ``things`` are closed last, in reverse: on stop every exposed Thing (also
         those added while serving), after a failed start those it opened.
         """
+        for poller in self._pollers:
+            poller.cancel()
+        await asyncio.gather(*self._pollers, return_exceptions=True)
+        self._pollers = []
         while self._open_registrars:
             await _quietly(self._open_registrars.pop().deregister(), "deregistering")
         while self._open_advertisers:
@@ -572,8 +725,7 @@ class Servient:
             await self._close_quietly(thing)
         self._opened.clear()
         self._unreachable.clear()
-        self._property_pool.shutdown(wait=False, cancel_futures=True)
-        self._pool_closed = True
+        self._workers.close()
         self.ids.close()
 
     async def _close_quietly(self, thing: Thing) -> None:

@@ -9,6 +9,7 @@ from any thread.
 
 from __future__ import annotations
 
+import inspect
 import re
 import typing
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from ._affordances import (
 )
 from ._errors import DefinitionError, NotFoundError
 
-__all__ = ["ChangeListener", "Thing"]
+__all__ = ["ChangeListener", "Thing", "describe_only"]
 
 #: Receives ``(kind, affordance name, JSON value)`` with kind ``"property"`` or ``"event"``.
 ChangeListener = Callable[[str, str, Any], None]
@@ -40,6 +41,56 @@ def check_name(name: str, what: str) -> str:
     if not _NAME_PATTERN.match(name):
         raise DefinitionError(f"{what} {name!r} must match {_NAME_PATTERN.pattern}")
     return name
+
+
+def _check_not_reserved(cls: type[Thing], name: str, affordance: Affordance) -> None:
+    """An affordance may not hide what a base class uses (``open``, ``close``, ``thing_name``).
+
+    Hiding ``open`` with an action, say, would pass class creation and then break
+    the servient at start; here it fails at once with the offending base named.
+    """
+    if name.startswith("_wot"):
+        raise DefinitionError(f"{cls.__qualname__}.{name}: names starting with _wot are reserved")
+    for base in cls.__mro__[1:]:
+        if name in vars(base) and not isinstance(vars(base)[name], Affordance):
+            raise DefinitionError(
+                f"{cls.__qualname__}: the {affordance.kind} {name!r} would hide "
+                f"{base.__qualname__}.{name}, which the class needs; choose another name "
+                f"(names a Thing reserves: {', '.join(RESERVED_NAMES)}, and the base classes' "
+                "own attributes)"
+            )
+
+
+#: Google-style docstring sections about the constructor or attributes, never in a TD.
+_HIDDEN_SECTIONS = re.compile(
+    r"^(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Attributes|Other Parameters"
+    r"|Raises|Example|Examples):\s*$"
+)
+
+
+def describe_class(cls: type) -> str | None:
+    """A class docstring as a TD description: summary and body, no Args:/Attributes:.
+
+    Paragraphs stay apart (a blank line); the lines inside one are joined. A
+    section such as "Args:" runs until the next line that is not indented.
+    """
+    doc = cls.__doc__
+    if not doc:
+        return None
+    lines = inspect.cleandoc(doc).splitlines()
+    kept: list[str] = []
+    hiding = False
+    for line in lines:
+        if _HIDDEN_SECTIONS.match(line.strip()) and not line.startswith((" ", "\t")):
+            hiding = True
+            continue
+        if hiding and (not line.strip() or line.startswith((" ", "\t"))):
+            continue
+        hiding = False
+        kept.append(line)
+    paragraphs = [" ".join(part.split()) for part in "\n".join(kept).split("\n\n")]
+    text = "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
+    return text or None
 
 
 class Thing:
@@ -66,6 +117,7 @@ class Thing:
     _description: str | None = None
     _id: str | None = None
     _listener: ChangeListener | None = None
+    _persister: ChangeListener | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -83,6 +135,7 @@ class Thing:
         for name, value in vars(cls).items():
             if isinstance(value, Affordance) and value.name == name:
                 check_name(name, f"{cls.__qualname__}: affordance")
+                _check_not_reserved(cls, name, value)
                 value.finalise(hints)
         cls.properties = collected["property"]
         cls.actions = collected["action"]
@@ -119,8 +172,7 @@ class Thing:
         """The TD description: ``description=`` or the class docstring."""
         if self._description:
             return self._description
-        doc = type(self).__doc__
-        return " ".join(doc.split()) if doc else None
+        return describe_class(type(self))
 
     @property
     def thing_id(self) -> str | None:
@@ -164,6 +216,11 @@ class Thing:
 
             listener("property", name, to_json(value))
 
+    def _wot_persist(self, name: str, value: Any) -> None:
+        persister = self._persister
+        if persister is not None:
+            persister("property", name, value)
+
     def _wot_event(self, name: str, payload: Any) -> None:
         listener = self._listener
         if listener is not None:
@@ -172,3 +229,23 @@ class Thing:
     def _wot_attach(self, listener: ChangeListener | None) -> None:
         """Install (or with None remove) the servient's change listener."""
         self._listener = listener
+
+    def _wot_attach_persister(self, persister: ChangeListener | None) -> None:
+        """Install (or with None remove) what saves persisted properties on every write."""
+        self._persister = persister
+
+
+def describe_only(cls: type[Thing]) -> Thing:
+    """An instance of ``cls`` good for its TD only: the constructor is not run.
+
+    A TD depends on the class (affordances, docstring), not on an instrument, so
+    ``wot-labthing td`` needs neither constructor arguments nor the device. Such an
+    instance must not be exposed or used for anything but describing the class.
+    """
+    thing = cls.__new__(cls)
+    Thing.__init__(thing)
+    return thing
+
+
+#: Names every Thing uses itself; no affordance may take them.
+RESERVED_NAMES = tuple(sorted(name for name in vars(Thing) if not name.startswith("_")))

@@ -41,7 +41,7 @@ from typing import Any
 from jsonschema import Draft7Validator
 
 from ._td import TD_CONTEXT, affordance_entries
-from ._thing import Thing
+from ._thing import Thing, describe_class
 
 __all__ = [
     "TM_JSON",
@@ -123,9 +123,9 @@ def thing_model(cls: type[Thing], locate: Callable[[type[Thing]], str]) -> dict[
         "@context": [TD_CONTEXT, {"@language": "en"}],
         "@type": "tm:ThingModel",
     }
-    doc = cls.__doc__
-    if doc:
-        model["description"] = " ".join(doc.split())
+    description = describe_class(cls)  # as in a TD: no Args:/Attributes: sections
+    if description:
+        model["description"] = description
     model["version"] = {"model": model_version(cls)}
     entries = affordance_entries(cls)
     base = model_base(cls)

@@ -19,7 +19,7 @@ class Sensor(wl.Thing):
 
     value: int = wl.property(default=0, observable=True, description="The value.")
     level: float = wl.property(default=0.0, observable=True, description="A float level.")
-    quiet: int = wl.property(default=0, description="Not observable.")
+    quiet: int = wl.property(default=0, observable=False, description="Not observable.")
     alarm = wl.event(data=str, description="An alarm message.")
     tick = wl.event(data=int, description="A counter.")
 

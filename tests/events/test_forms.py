@@ -86,7 +86,7 @@ async def test_a_thing_without_observables_offers_no_observe_root_forms(serve) -
     class Plain(wl.Thing):
         """Nothing to observe."""
 
-        x: int = wl.property(default=0, description="A plain value.")
+        x: int = wl.property(default=0, observable=False, description="A plain value.")
 
     async with serve([Plain(name="p")]) as (_, client):
         td = (await client.get("things/p")).json()

@@ -1,9 +1,7 @@
 """Every rule of the WoT Profiles our TDs claim (HTTP Basic and HTTP SSE), checked over HTTP.
 
 Each test names the Profile section it checks (W3C WoT Profile, WD 2025-09-30 /
-editor's draft). Two checks depend on the action-engine fixes of issue #12
-(branch h-actions): they are marked ``xfail(strict=True)``, so they fail loudly
-as soon as that fix is merged and the mark must go.
+editor's draft).
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx
-import pytest
 
 import wot_labthing as wl
 from wot_labthing._http.forms import PROFILES
@@ -25,11 +22,6 @@ from ..events.conftest import eventually, sse_events, subscribers
 HTTP_BASIC = "https://www.w3.org/2022/wot/profile/http-basic/v1"
 HTTP_SSE = "https://www.w3.org/2022/wot/profile/http-sse/v1"
 RECOMMENDED_ERRORS = {400, 401, 403, 404, 500, 503}
-AWAITING_ACTIONS_FIX = pytest.mark.xfail(
-    strict=True,
-    reason="Profile MUST defect fixed by issue #12 (branch h-actions); remove this mark "
-    "once that branch is merged",
-)
 
 
 class Lamp(wl.Thing):
@@ -127,7 +119,6 @@ async def test_readproperty_and_readallproperties(serve: Any) -> None:
         assert response.json() == {"on": False, "level": 50, "model": "L-1"}
 
 
-@AWAITING_ACTIONS_FIX
 async def test_writes_answer_204_without_a_content_type(serve: Any) -> None:
     """§5.2.4 writeproperty and writemultipleproperties: 204 (no body, so no Content-Type)."""
     async with serve([Lamp(name="lamp")]) as (_, client):
@@ -184,7 +175,6 @@ async def test_synchronous_invokeaction_with_an_output(serve: Any) -> None:
         assert response.json() == "lamp"
 
 
-@AWAITING_ACTIONS_FIX
 async def test_synchronous_invokeaction_without_an_output(serve: Any) -> None:
     """§5.2.5 Synchronous Action Response without an output: 204, Content-Type not set."""
     async with serve([Lamp(name="lamp")]) as (_, client):
@@ -260,7 +250,6 @@ async def test_asynchronous_invokeaction_queryaction_and_queryallactions(serve: 
         assert [r["status"] for r in listing.json()["fail"]] == ["failed"]
 
 
-@AWAITING_ACTIONS_FIX
 async def test_action_status_objects_have_no_null_members(serve: Any) -> None:
     """§5.2.5 ActionStatus: optional members are left out, never null."""
     async with serve([Lamp(name="lamp")]) as (_, client):

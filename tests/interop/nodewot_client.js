@@ -96,7 +96,13 @@ async function observeScenario(WoT, urls, args) {
     current = await (await fetch(record.href)).json();
   }
   const want = Number(expected);
-  for (let i = 0; i < 100 && (values.length < want || events.length < 1); i++) {
+  // Wait (10 s at most) for the event and for the observed value to reach the position
+  // the event reports: on a busy machine the last change can arrive after the event.
+  const settled = () =>
+    values.length >= want &&
+    events.length >= 1 &&
+    JSON.stringify(values[values.length - 1]) === JSON.stringify(events[events.length - 1]);
+  for (let i = 0; i < 200 && !settled(); i++) {
     await new Promise((r) => setTimeout(r, 50));
   }
   await sub.stop();

@@ -94,16 +94,25 @@ async def test_invalid_input_is_400_with_pointer_and_leaves_no_record(serve, lab
 
 
 async def test_failure_records_a_problem_and_the_traceback(serve, lab: Lab) -> None:
+    # the record keeps the problem; the traceback goes to the server log (#14: no leaks)
     async with serve([lab]) as (_, client):
         record = assert_record((await client.post("things/lab/actions/fail")).json())
         assert record["status"] == "failed"
         assert record["error"]["type"] == "urn:wot-labthing:problem:internal-error"
+        assert "exception" not in record["error"]
+        assert record["error"]["detail"] == "kaput"
+        assert "traceback" not in record["log"][-1]
+        missing = await client.get(record["href"] + "/output")
+        assert missing.status_code == 404
+
+
+async def test_failure_traceback_in_the_record_with_debug(serve, lab: Lab) -> None:
+    async with serve([lab], wl.ServientSettings(debug=True)) as (_, client):
+        record = assert_record((await client.post("things/lab/actions/fail")).json())
         assert record["error"]["exception"] == "RuntimeError"
         assert record["error"]["detail"] == "kaput"
         assert "Traceback" in record["log"][-1]["traceback"]
         assert "kaput" in record["log"][-1]["traceback"]
-        missing = await client.get(record["href"] + "/output")
-        assert missing.status_code == 404
 
 
 async def test_cancel_a_running_sync_action_runs_the_abort_hook(serve, lab: Lab) -> None:
@@ -254,7 +263,7 @@ async def test_exclusive_reject_mode_answers_503_with_retry_after(serve, lab: La
 
 
 async def test_server_stays_responsive_while_every_worker_blocks(serve, lab: Lab) -> None:
-    settings = wl.ServientSettings(action_workers=2)
+    settings = wl.ServientSettings(action_threads=2)
     async with serve([lab], settings) as (_, client):
         runs = [
             await client.post(
@@ -269,7 +278,7 @@ async def test_server_stays_responsive_while_every_worker_blocks(serve, lab: Lab
             # Answered while both workers are still blocked (only the test unblocks them).
             assert (await client.get("things/lab/properties/ping")).json() == "pong"
             listing = await client.get("actions", params={"action": "blocking"})
-            # Two workers: two runs are running, the third waits for a worker as pending.
+            # Two threads at most: two runs are running, the third waits as pending.
             statuses = sorted(run["status"] for run in listing.json())
             assert statuses == ["pending", "running", "running"]
         finally:

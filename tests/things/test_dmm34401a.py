@@ -114,14 +114,43 @@ def test_out_of_range_is_the_meters_error() -> None:
     script = [
         *CONNECT,
         ("FUNC?", '"VOLT"'),
-        ("VOLT:DC:RANG 2000", None),
+        ("VOLT:DC:RANG 0.5", None),
         ("SYST:ERR?", '-222,"Data out of range"'),
         ("SYST:ERR?", NO_ERROR),
     ]
     with ScriptedTransport(script) as transport:
         with pytest.raises(ScpiError, match="-222 Data out of range") as caught:
-            meter(transport).range = 2000.0
+            meter(transport).range = 0.5
     assert caught.value.code == -222
+
+
+def test_range_limits_hold_before_anything_is_sent() -> None:
+    # The TD bounds a range to (0, 1e8]; above the present function's largest
+    # range the driver refuses it without a word to the meter.
+    with ScriptedTransport([*CONNECT, ("FUNC?", '"CURR"')]) as transport:
+        dmm = meter(transport)
+        with pytest.raises(wl.InputError, match=r"largest CURR:DC range \(3 A\)"):
+            dmm.range = 10.0
+        with pytest.raises(wl.InputError, match="'range'"):
+            dmm.range = 1e300
+        with pytest.raises(wl.InputError, match="'range'"):
+            dmm.range = "auto"  # type: ignore[assignment]
+        with pytest.raises(wl.InputError, match="'range'"):
+            dmm.range = float("nan")
+
+
+def test_null_nplc_is_the_default_or_nothing() -> None:
+    script = [
+        *CONNECT,
+        ("FUNC?", '"VOLT"'),
+        ("VOLT:DC:NPLC 10", None),
+        ("SYST:ERR?", NO_ERROR),
+        ("FUNC?", '"VOLT:AC"'),
+    ]
+    with ScriptedTransport(script) as transport:
+        dmm = meter(transport)
+        dmm.nplc = None
+        dmm.nplc = None
 
 
 def test_autorange() -> None:
@@ -159,7 +188,7 @@ def test_nplc_read_and_write() -> None:
 def test_nplc_refused_before_sending() -> None:
     with ScriptedTransport([*CONNECT, ("FUNC?", '"VOLT:AC"')]) as transport:
         dmm = meter(transport)
-        with pytest.raises(wl.InputError, match="must be one of"):
+        with pytest.raises(wl.InputError, match=r"'nplc'.*is not one of"):
             dmm.nplc = 5.0
         with pytest.raises(wl.InputError, match="the function is VOLT:AC"):
             dmm.nplc = 1.0

@@ -91,8 +91,10 @@ def test_settings_round_trip(rig: Rig) -> None:
 
 
 def test_refused_setting_carries_the_meters_error(rig: Rig) -> None:
+    with pytest.raises(wl.InputError, match="largest VOLT:DC range"):
+        rig.dmm.range = 2000.0  # the driver knows the limit: nothing is sent
     with pytest.raises(ScpiError) as caught:
-        rig.dmm.range = 2000.0
+        rig.dmm.write("VOLT:DC:RANG 2000")
     assert (caught.value.code, caught.value.error_message) == (-222, "Data out of range")
     assert caught.value.port == rig.endpoint.url
     assert list(rig.simulator.errors) == []  # the driver emptied the queue

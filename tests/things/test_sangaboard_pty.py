@@ -227,3 +227,14 @@ def test_a_real_board(hardware_port: str) -> None:
         assert board.step_delay >= 1
     finally:
         board.close()
+
+
+async def test_step_counts_stay_within_the_firmware_range(rig: Rig, servient: wl.Servient) -> None:
+    with pytest.raises(wl.InputError, match="/x"):
+        servient.invoke_action("stage", "move_relative", {"x": 2**31})
+    with pytest.raises(wl.InputError, match="/z"):
+        rig.board.move_absolute(0, 0, -(2**31) - 1)
+    # within the range as an argument, beyond it as a destination: refused before "mr"
+    with pytest.raises(wl.InputError, match="32-bit step range"):
+        rig.board._move([2**31 - 1, 0, 0], start=[10, 0, 0])
+    assert await servient.read_property("stage", "position") == [0, 0, 0]

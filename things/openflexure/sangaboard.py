@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import wot_labthing as wl
 
@@ -48,6 +48,10 @@ BAUDRATE = 115200
 UNKNOWN_COMMAND = "Type 'help' for a list of commands."
 END_OF_LIST = "--END--"
 _INTEGER = re.compile(r"[+-]?\d+")
+
+
+#: A step count the firmware can hold: positions and moves are 32-bit ``long`` on the board.
+Steps = Annotated[int, wl.Constraints(minimum=-(2**31), maximum=2**31 - 1)]
 
 
 def _is_error(reply: str) -> bool:
@@ -243,7 +247,7 @@ class Sangaboard(wl.SerialThing):
     # -- actions --------------------------------------------------------------------------
 
     @wl.action(exclusive=True)
-    def move_relative(self, x: int = 0, y: int = 0, z: int = 0) -> list[int]:
+    def move_relative(self, x: Steps = 0, y: Steps = 0, z: Steps = 0) -> list[int]:
         """Move by (x, y, z) motor steps in one straight move; returns the final position.
 
         Progress follows the polled position; cancelling stops the motors at once.
@@ -251,7 +255,7 @@ class Sangaboard(wl.SerialThing):
         return self._move([x, y, z])
 
     @wl.action(exclusive=True)
-    def move_absolute(self, x: int, y: int, z: int) -> list[int]:
+    def move_absolute(self, x: Steps, y: Steps, z: Steps) -> list[int]:
         """Move to the position (x, y, z) in motor steps; returns the final position.
 
         The board only moves relatively, so this reads the position and moves by the
@@ -296,6 +300,12 @@ class Sangaboard(wl.SerialThing):
     def _move(self, displacement: list[int], *, start: list[int] | None = None) -> list[int]:
         if start is None:
             start = self._read_position()
+        if any(
+            not -(2**31) <= here + by < 2**31 for here, by in zip(start, displacement, strict=True)
+        ):
+            raise wl.InputError(
+                f"a move from {start} by {displacement} leaves the board's 32-bit step range"
+            )
         axis = max(range(3), key=lambda index: abs(displacement[index]))
         longest = abs(displacement[axis])
         if longest == 0:

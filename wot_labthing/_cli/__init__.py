@@ -51,6 +51,10 @@ def _serve(args: argparse.Namespace) -> int:
         config.port = args.port
     if args.no_mdns:
         config.mdns = False
+    if args.certfile or args.keyfile:
+        if not (args.certfile and args.keyfile):
+            raise WotLabthingError("give both --certfile and --keyfile")
+        config.security.certfile, config.security.keyfile = args.certfile, args.keyfile
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -102,7 +106,7 @@ def compose(config: ServientConfig, servient: Servient) -> Any:
     """
     from .._http import HttpServer
 
-    server = HttpServer(servient, host=config.host, port=config.port)
+    server = HttpServer(servient, host=config.host, port=config.port, security=config.security)
     if config.mqtt is not None:
         from .._mqtt import MqttBinding, MqttSettings
 
@@ -157,15 +161,20 @@ def _listen_error(config: ServientConfig, exc: OSError) -> BaseException:
 
 def _td(args: argparse.Namespace) -> int:
     from .._http.forms import thing_description
+    from .._thing import describe_only
 
-    cls = import_thing_class(args.thing_class, directory=Path.cwd())
-    try:
-        thing = cls(**dict(args.arg))
-    except (TypeError, ValueError) as exc:
-        raise WotLabthingError(
-            f"cannot build {args.thing_class}: {exc} (pass constructor arguments with "
-            "--arg KEY=VALUE; a driver needs no device for its TD: --arg port=loop://)"
-        ) from None
+    target, directory = args.thing_class, Path.cwd()
+    module, colon, qualname = target.partition(":")
+    if colon and module.endswith(".py"):  # a file anywhere: path/to/heater.py:Heater
+        directory, target = Path(module).resolve().parent, f"{Path(module).stem}:{qualname}"
+    cls = import_thing_class(target, directory=directory)
+    if not args.arg:  # the TD comes from the class: no constructor, no instrument
+        thing = describe_only(cls)
+    else:
+        try:
+            thing = cls(**dict(args.arg))
+        except (TypeError, ValueError) as exc:
+            raise WotLabthingError(f"cannot build {args.thing_class}: {exc}") from None
     td = thing_description(thing, args.base)
     print(json.dumps(td, indent=2, allow_nan=False))
     return 0
@@ -221,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port; 0 picks a free one (default 8080)")
     serve.add_argument("--no-mdns", action="store_true", help="do not advertise with zeroconf")
+    serve.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS")
+    serve.add_argument("--keyfile", help="TLS private key (PEM) of --certfile")
     serve.set_defaults(handler=_serve)
 
     td = commands.add_parser("td", help="print the TD of a Thing class")
@@ -232,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="constructor argument (VALUE is JSON or a bare string), e.g. port=loop://",
+        help="constructor argument (VALUE is JSON or a bare string); not needed for a TD",
     )
     td.set_defaults(handler=_td)
 

@@ -18,12 +18,16 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import netrc
 import os
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -41,6 +45,14 @@ from .._errors import (
     WotLabthingError,
 )
 from .._jsonutil import loads
+from .client_args import (
+    CAFILE_ENV,
+    NETRC_ENV,
+    PASSWORD_ENV,
+    TOKEN_ENV,
+    USER_ENV,
+    add_client_commands,
+)
 
 __all__ = ["ProgressBar", "add_client_commands", "main"]
 
@@ -48,8 +60,6 @@ __all__ = ["ProgressBar", "add_client_commands", "main"]
 INTERRUPTED = 130
 #: Seconds to wait, after cancelling, for the servient to report how the run ended.
 CANCEL_WAIT = 15.0
-PASSWORD_ENV = "WOT_LABTHING_PASSWORD"
-TOKEN_ENV = "WOT_LABTHING_TOKEN"
 
 
 def _dump(value: Any) -> str:
@@ -68,16 +78,55 @@ def _json_argument(text: str, what: str) -> Any:
 def _credentials(args: argparse.Namespace) -> Credentials | None:
     token = args.token or os.environ.get(TOKEN_ENV)
     username = password = None
-    if args.user:
-        username, _, typed = args.user.partition(":")
+    user = args.user or os.environ.get(USER_ENV)
+    if user:
+        username, _, typed = user.partition(":")
         password = typed or os.environ.get(PASSWORD_ENV)
         if password is None:
             if not sys.stdin.isatty():
                 raise ConsumerError(f"--user {username}: give USER:PASSWORD or set {PASSWORD_ENV}")
             password = getpass.getpass(f"password for {username}: ")
     if token is None and username is None:
-        return None
+        return _netrc_credentials(args)
     return Credentials(username=username, password=password, token=token)
+
+
+def _netrc_credentials(args: argparse.Namespace) -> Credentials | None:
+    """Credentials for the URL's host from a netrc-style file (``--netrc`` or ``$NETRC_ENV``).
+
+    ``machine HOST login USER password PASSWORD`` gives basic credentials;
+    ``account bearer`` on the entry makes ``password`` a bearer token instead.
+    """
+    path = args.netrc or os.environ.get(NETRC_ENV)
+    if not path:
+        default = Path.home() / ".netrc"
+        if not default.is_file():
+            return None
+        path = str(default)
+    host = urlsplit(args.url).hostname if "://" in args.url else None
+    if host is None:
+        return None
+    try:
+        entry = netrc.netrc(path).authenticators(host)
+    except (OSError, netrc.NetrcParseError) as exc:
+        raise ConsumerError(f"cannot read credentials file {path}: {exc}") from None
+    if entry is None:
+        return None
+    login, account, secret = entry
+    if account == "bearer":
+        return Credentials(token=secret)
+    return Credentials(username=login, password=secret)
+
+
+def _verify(args: argparse.Namespace) -> ssl.SSLContext | bool:
+    """Certificate checking for https: the system's CAs, or ``--cafile``'s."""
+    cafile = args.cafile or os.environ.get(CAFILE_ENV)
+    if not cafile:
+        return True
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConsumerError(f"cannot load CA file {cafile}: {exc}") from None
 
 
 class _Session:
@@ -92,7 +141,7 @@ class _Session:
 
     def find(self) -> list[FoundThing]:
         async def run() -> list[FoundThing]:
-            self.client = httpx.AsyncClient(trust_env=False)
+            self.client = httpx.AsyncClient(trust_env=False, verify=_verify(self.args))
             return await find_things(
                 self.args.url,
                 client=self.client,
@@ -398,90 +447,6 @@ def _things(args: argparse.Namespace) -> int:
 
 
 # wiring ------------------------------------------------------------------------------
-
-
-def _common() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
-        "url",
-        metavar="URL",
-        help="a TD URL, a servient URL (http://host:port/) or a Thing's name to discover",
-    )
-    parent.add_argument(
-        "--user", metavar="USER[:PASSWORD]", help=f"HTTP basic credentials (or ${PASSWORD_ENV})"
-    )
-    parent.add_argument("--token", help=f"bearer token (or ${TOKEN_ENV})")
-    parent.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds per request (default 10)"
-    )
-    parent.add_argument(
-        "--discover-timeout",
-        type=float,
-        default=3.0,
-        help="seconds to browse the LAN when URL is a name (default 3)",
-    )
-    parent.add_argument(
-        "--no-validate", action="store_true", help="use a TD even if it breaks the TD 1.1 schema"
-    )
-    return parent
-
-
-def add_client_commands(commands: Any) -> None:
-    """Add ``read``, ``write``, ``invoke``, ``observe`` and ``things`` to ``commands``.
-
-    ``commands`` is the object ``ArgumentParser.add_subparsers()`` returned.
-    """
-    common = _common()
-    read = commands.add_parser("read", parents=[common], help="read a property of a Thing")
-    read.add_argument("property", metavar="PROPERTY")
-    read.set_defaults(handler=_read)
-
-    write = commands.add_parser(
-        "write",
-        parents=[common],
-        help="write a property of a Thing",
-        epilog="VALUE is JSON: 5, true, '\"fast\"', '[1, 2]'; a negative number after --.",
-    )
-    write.add_argument("property", metavar="PROPERTY")
-    write.add_argument("value", metavar="VALUE", help="the value as JSON")
-    write.set_defaults(handler=_write)
-
-    invoke = commands.add_parser(
-        "invoke", parents=[common], help="invoke an action and print its output as JSON"
-    )
-    invoke.add_argument("action", metavar="ACTION")
-    invoke.add_argument("--input", metavar="JSON", help="the action's input as JSON")
-    invoke.add_argument(
-        "--progress",
-        action="store_true",
-        help="draw the progress bar even when stderr is not a terminal",
-    )
-    invoke.add_argument(
-        "--yes",
-        "--cancel-on-interrupt",
-        dest="yes",
-        action="store_true",
-        help="on Ctrl-C cancel the run without asking",
-    )
-    invoke.set_defaults(handler=_invoke)
-
-    observe = commands.add_parser(
-        "observe",
-        parents=[common],
-        help="print every change of a property (or every event) as a JSON line",
-    )
-    observe.add_argument("name", metavar="PROPERTY", help="an observable property, or an event")
-    observe.add_argument("--count", type=int, default=0, help="stop after this many values")
-    observe.add_argument(
-        "--subprotocol", choices=["sse", "longpoll"], help="force SSE or long polling"
-    )
-    observe.set_defaults(handler=_observe)
-
-    things = commands.add_parser(
-        "things", parents=[common], help="list the Things a servient or directory offers"
-    )
-    things.add_argument("--json", action="store_true", help="print JSON")
-    things.set_defaults(handler=_things)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

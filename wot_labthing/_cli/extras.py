@@ -14,10 +14,29 @@ def _discover(args: argparse.Namespace) -> int:
     return discover_command(args.timeout, args.json)
 
 
+def _hash_password(args: argparse.Namespace) -> int:
+    import getpass
+    import sys
+
+    from .._errors import WotLabthingError
+    from .._security import hash_secret
+
+    if args.stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    else:
+        secret = getpass.getpass("password or token: ")
+        if getpass.getpass("again: ") != secret:
+            raise WotLabthingError("the two entries differ")
+    if not secret:
+        raise WotLabthingError("an empty password cannot be hashed")
+    print(hash_secret(secret))
+    return 0
+
+
 def add_extra_commands(commands: Any) -> None:
     """Add ``simulate``, ``list``, ``discover`` and the client subcommands to ``commands``."""
     from .._simulators import add_simulate_command
-    from .client import add_client_commands
+    from .client_args import add_client_commands
     from .plugins import add_list_command
 
     add_simulate_command(commands)
@@ -27,3 +46,11 @@ def add_extra_commands(commands: Any) -> None:
     discover.add_argument("--json", action="store_true", help="print JSON")
     discover.set_defaults(handler=_discover)
     add_client_commands(commands)
+    hashing = commands.add_parser(
+        "hash-password",
+        help="print a salted scrypt hash of a password or token for [security] in a config",
+    )
+    hashing.add_argument(
+        "--stdin", action="store_true", help="read the secret from one line of stdin"
+    )
+    hashing.set_defaults(handler=_hash_password)

@@ -291,12 +291,36 @@ class ActionHandle:
                     except InputError:
                         continue
                     if isinstance(record, dict) and "status" in record:
+                        record = self._merge(record)
                         self._update(record)
                         yield record
                         if self.done:
                             return
         except httpx.HTTPError as exc:  # the stream is a bonus: polling still works
             _log.debug("live updates from %s ended: %s", url, exc)
+
+    def _merge(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The record after a stream message: a full record, or a delta applied to the last.
+
+        wot-labthing streams a full record on connect and at the end, and deltas in
+        between (every full record has ``timeRequested``, a delta never has it):
+        changed members, plus ``logAppend``/``dataAppend`` items to append. The
+        appended lists grow in place, so following a long run costs O(1) per update.
+        """
+        if "timeRequested" in message or not isinstance(self.record, dict):
+            return message
+        record = dict(self.record)
+        for key, value in message.items():
+            if key in ("logAppend", "dataAppend") and isinstance(value, list):
+                target = "log" if key == "logAppend" else "data"
+                current = record.get(target)
+                if not isinstance(current, list):
+                    current = [] if current is None else [current]
+                current.extend(value)
+                record[target] = current
+            else:
+                record[key] = value
+        return record
 
     async def wait(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109
         """The run's output once it completes; raises :class:`RemoteError` if it failed.

@@ -40,15 +40,18 @@ _ADVISORY = ("should end with '/'",)
 
 def _bootstrap(response: httpx.Response, credentials: Credentials | None) -> dict[str, str]:
     """Credentials for a TD behind authentication: the scheme its 401 names (WoT Discovery)."""
-    challenge = response.headers.get("WWW-Authenticate", "").split(" ")[0].lower()
-    scheme = {"basic": "basic", "bearer": "bearer"}.get(challenge)
-    if credentials is None or scheme is None:
+    if credentials is None:
         return {}
-    td = {"securityDefinitions": {"sc": {"scheme": scheme}}, "security": "sc"}
-    try:
-        return security_for(td, {}, credentials).headers
-    except ConsumerError:
-        return {}
+    for challenge in response.headers.get_list("WWW-Authenticate"):  # the first we can answer
+        scheme = {"basic": "basic", "bearer": "bearer"}.get(challenge.split(" ")[0].lower())
+        if scheme is None:
+            continue
+        td = {"securityDefinitions": {"sc": {"scheme": scheme}}, "security": "sc"}
+        try:
+            return security_for(td, {}, credentials).headers
+        except ConsumerError:
+            continue
+    return {}
 
 
 async def fetch_json(

@@ -82,9 +82,11 @@ class Advertiser:
         legacy: bool = False,
         directory_path: str | None = "/.well-known/wot",
         directory_title: str | None = None,
+        scheme: str = "http",
     ) -> None:
         self.port = port
         self.host = host
+        self.scheme = scheme
         self.allow_loopback = allow_loopback
         self.legacy = legacy
         self.directory_path = directory_path
@@ -112,11 +114,13 @@ class Advertiser:
         """The services for ``record``, or for the directory when it is None."""
         if record is None:
             assert self.directory_path is not None
-            txt = {"td": self.directory_path, "type": "Directory", "scheme": "http"}
+            txt = {"td": self.directory_path, "type": "Directory", "scheme": self.scheme}
             return [self._info(DIRECTORY_TYPE, instance_name(self.directory_title), txt)]
         name = instance_name(record.title)
         infos = [
-            self._info(WOT_TYPE, name, {"td": record.td_path, "type": "Thing", "scheme": "http"})
+            self._info(
+                WOT_TYPE, name, {"td": record.td_path, "type": "Thing", "scheme": self.scheme}
+            )
         ]
         if self.legacy:
             legacy_txt = {"path": record.td_path, "id": record.thing_id or record.name}
@@ -300,6 +304,7 @@ class MdnsAdvertising:
             legacy=self.legacy,
             directory_path=endpoint.directory_path,
             directory_title=self.directory_title,
+            scheme=endpoint.scheme,
         )
         self._endpoint = endpoint
         try:

@@ -21,6 +21,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
+from .._affordances import NO_INPUT
 from .._errors import NotFoundError
 from .._invocations import Invocation
 from .._jsonutil import dumps
@@ -86,7 +87,7 @@ async def invoke(thing: str, name: str) -> Response:
     """``invokeaction``: validate, start a tracked run, answer per ``synchronous``."""
     servient = _servient()
     affordance = servient.action_affordance(thing, name)
-    input_value = await read_json_body(default=None)
+    input_value = await read_json_body(default=NO_INPUT)
     invocation = servient.invoke_action(thing, name, input_value)
     if affordance.synchronous:
         await servient.wait_for_invocation(invocation, None)
@@ -113,6 +114,22 @@ def _synchronous_response(invocation: Invocation) -> Response:
     status = status_for(exception)  # a cancelled run: InvocationCancelled's 409
     problem = {**problem_for(exception), "invocation": _record(invocation)}
     return problem_response(problem, status)
+
+
+@blueprint.after_app_request
+async def _no_content_type_without_content(response: Response) -> Response:
+    """Empty answers (204, 202, ...) carry no ``Content-Type`` (WoT Profile: "not set").
+
+    Quart gives every response a default ``text/html`` type; a bodiless 202 (the
+    long-poll probe) has an unknown length, so 202/204/304 without a known length count
+    as empty (the servient never streams a body with those codes).
+    """
+    length = response.content_length
+    if "Content-Type" in response.headers and (
+        length == 0 or (response.status_code in (202, 204, 304) and length is None)
+    ):
+        del response.headers["Content-Type"]
+    return response
 
 
 @blueprint.route(routes.ACTION, methods=["GET"])

@@ -28,6 +28,7 @@ __all__ = [
     "directory_description",
     "model_path",
     "model_url",
+    "security_block",
     "served_model",
     "thing_description",
     "thing_path",
@@ -46,6 +47,23 @@ PROBLEM_JSON = "application/problem+json"
 EVENT_STREAM = "text/event-stream"
 _SECURITY = {"securityDefinitions": {"nosec_sc": {"scheme": "nosec"}}, "security": "nosec_sc"}
 _ERRORS = [{"success": False, "contentType": PROBLEM_JSON}]
+
+
+def security_block(schemes: list[str]) -> dict[str, Any]:
+    """``securityDefinitions`` and ``security`` for the required ``schemes``.
+
+    No scheme is ``nosec``; ``basic`` and ``bearer`` together are a ``combo``
+    whose ``oneOf`` says either is accepted (credentials in the Authorization header).
+    """
+    if not schemes:
+        return dict(_SECURITY)
+    definitions: dict[str, Any] = {
+        f"{scheme}_sc": {"scheme": scheme, "in": "header"} for scheme in schemes
+    }
+    if len(schemes) == 1:
+        return {"securityDefinitions": definitions, "security": f"{schemes[0]}_sc"}
+    definitions["combo_sc"] = {"scheme": "combo", "oneOf": [f"{s}_sc" for s in schemes]}
+    return {"securityDefinitions": definitions, "security": "combo_sc"}
 
 
 def _form(href: str, op: str | list[str], method: str | None, **extra: Any) -> dict[str, Any]:
@@ -162,16 +180,21 @@ def root_forms(thing: Thing) -> list[dict[str, Any]]:
 
 
 def thing_description(
-    thing: Thing, host_url: str, *, thing_id: str | None = None
+    thing: Thing,
+    host_url: str,
+    *,
+    thing_id: str | None = None,
+    security: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The complete TD of ``thing`` as served from ``host_url`` (``http://host:port/``).
 
     ``thing_id`` is the id its servient gives it (``Servient.thing_id``); without
-    one, the id a lone servient would derive.
+    one, the id a lone servient would derive. ``security`` is a
+    :func:`security_block` (default ``nosec``).
     """
     td = interaction_model(thing, thing_id)
     td["base"] = f"{host_url}{thing_path(thing.thing_name).lstrip('/')}/"
-    td.update(_SECURITY)
+    td.update(security or _SECURITY)
     td["profile"] = list(PROFILES)
     builders: dict[str, Callable[[str], list[dict[str, Any]]]] = {
         "properties": lambda name: property_forms(name, thing.properties[name]),
@@ -231,7 +254,9 @@ LISTING_VARIABLES = {
 }
 
 
-def directory_description(servient: Servient, host_url: str) -> dict[str, Any]:
+def directory_description(
+    servient: Servient, host_url: str, security: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The servient's own TD: a read-only TD Directory (WoT Discovery §7.3.2).
 
     It describes exactly what the binding offers, in the terms of the Directory
@@ -258,7 +283,7 @@ def directory_description(servient: Servient, host_url: str) -> dict[str, Any]:
         "description": "A read-only Thing Description directory of the Things this servient "
         "exposes.",
         "base": host_url,
-        **_SECURITY,
+        **(security or _SECURITY),
         "profile": list(PROFILES),
         "properties": {
             "things": {

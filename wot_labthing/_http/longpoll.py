@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
 from quart import Quart, Response, current_app, request
 
+from .._errors import BusyError
 from .._events import Delivery, Message, Subscription
 from .._servient import Servient
 
@@ -84,6 +85,7 @@ class _Poller:
         self.last_seen = time.monotonic()
         self.closed = False
         self.polled = False
+        self.client = ""
         subscription.on_message = self._flush
         self._timer = asyncio.get_running_loop().call_later(self.grace, self._expire)
 
@@ -190,6 +192,8 @@ class _Pollers:
         self.by_token: dict[str, _Poller] = {}
         self.by_fallback: dict[tuple[str, ...], _Poller] = {}
         self.pacer = _Pacer()
+        #: Live buffers per client address: one client may not take every subscriber slot.
+        self.per_client: Counter[str] = Counter()
 
     def find(self, servient: Servient, affordance: _Affordance, subscribe: Subscriber) -> _Poller:
         token = request.cookies.get(COOKIE)
@@ -217,15 +221,29 @@ class _Pollers:
         fallback: tuple[str, ...] | None,
         subscribe: Subscriber,
     ) -> _Poller:
+        client = request.remote_addr or ""
+        security = current_app.config.get("SECURITY")
+        limit = getattr(security, "max_streams_per_client", 0)
+        if limit and self.per_client[client] >= limit:
+            raise BusyError(
+                "this client holds too many long-poll subscriptions; poll with the cookie "
+                "you were given, or wait for the old ones to expire",
+                retry_after=LONGPOLL_PROBE_GRACE,
+            )
         subscription = subscribe(servient, affordance, LONGPOLL_BUFFER)
         poller = _Poller(self, affordance, subscription, fallback)
+        poller.client = client
+        self.per_client[client] += 1
         self.by_token[poller.token] = poller
         if fallback is not None:
             self.by_fallback[fallback] = poller
         return poller
 
     def forget(self, poller: _Poller) -> None:
-        self.by_token.pop(poller.token, None)
+        if self.by_token.pop(poller.token, None) is not None:
+            self.per_client[poller.client] -= 1
+            if self.per_client[poller.client] <= 0:
+                del self.per_client[poller.client]
         if poller.fallback_key is not None and self.by_fallback.get(poller.fallback_key) is poller:
             del self.by_fallback[poller.fallback_key]
 

@@ -8,14 +8,15 @@ exceptions become a 500 problem naming the exception type, and are logged.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
-from quart import Quart, Response, request
+from quart import Quart, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from .._errors import BusyError, NotAllowedError, WotLabthingError
 from .._jsonutil import dumps
-from .._problems import http_status, problem_for, problem_type
+from .._problems import http_status, problem_for, problem_type, public_problem
 
 __all__ = ["install_error_handlers", "problem_response", "status_for"]
 
@@ -69,11 +70,27 @@ def install_error_handlers(app: Quart) -> None:
             headers["Allow"] = ", ".join(exc.allowed)
         if isinstance(exc, BusyError) and exc.retry_after is not None:
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        problem = problem_for(exc)
         if status >= 500:
-            _log.warning("%s %s failed: %s", request.method, request.path, exc)
-        return problem_response(problem_for(exc), status, headers)
+            problem = public_problem(problem, debug=_debug())
+            problem["instance"] = incident = _incident()
+            _log.warning("%s %s failed [%s]: %s", request.method, request.path, incident, exc)
+        return problem_response(problem, status, headers)
 
     @app.errorhandler(Exception)
     async def handle_unexpected(exc: Exception) -> Response:
-        _log.exception("unexpected error in %s %s", request.method, request.path)
-        return problem_response(problem_for(exc), 500)
+        incident = _incident()
+        _log.exception("unexpected error in %s %s [%s]", request.method, request.path, incident)
+        problem = public_problem(problem_for(exc), debug=_debug())
+        return problem_response({**problem, "instance": incident}, 500)
+
+
+def _incident() -> str:
+    """An id for one failure: in the answer's ``instance`` and in the server log line."""
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def _debug() -> bool:
+    """Whether the servient is configured to show exception details to clients."""
+    servient = current_app.config.get("SERVIENT")
+    return bool(getattr(getattr(servient, "settings", None), "debug", False))

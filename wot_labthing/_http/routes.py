@@ -34,6 +34,9 @@ THING_BY_ID = "/things/<path:reference>"
 MODEL = "/models/<class_path>"
 LIVENESS = "/healthz"
 READINESS = "/readyz"
+# the browser panel; its static files name /panel/... and /.well-known/wot themselves
+PANEL = "/"
+PANEL_ASSET = "/panel/<path:name>"
 
 _VARIABLE = re.compile(r"<(?:\w+:)?(\w+)>")
 

@@ -21,11 +21,13 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from .._lifecycle import Endpoint
+from .._security import SecurityConfig
 from .._servient import Servient
 from . import routes
 from .app import create_app
 from .fastbody import offering_raw_bodies
 from .routes import thing_path
+from .security import allow_server_hosts, apply_limits, is_loopback
 
 __all__ = ["HttpServer"]
 
@@ -63,6 +65,8 @@ class HttpServer:
         fast_sse: let event streams write directly to hypercorn's connections
             when the installed hypercorn/h11 are the tested versions (False:
             always plain ASGI sends).
+        security: credentials, roles, allowed hosts, CORS and TLS files
+            (default: ``nosec``, loopback names only, no CORS, plain HTTP).
     """
 
     def __init__(
@@ -72,12 +76,14 @@ class HttpServer:
         port: int = 8080,
         *,
         fast_sse: bool = True,
+        security: SecurityConfig | None = None,
     ) -> None:
         self.servient = servient
         self.host = host
         self.port = port
         self.fast_sse = fast_sse
-        self.app = create_app(servient)
+        self.security = security or SecurityConfig()
+        self.app = create_app(servient, self.security)
         self._socket: socket.socket | None = None
         self._shutdown = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
@@ -91,7 +97,12 @@ class HttpServer:
             host = "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}/"
+        return f"{self.scheme}://{host}:{self.port}/"
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when a certificate is configured, else ``http``."""
+        return "https" if self.security.certfile else "http"
 
     @property
     def directory_url(self) -> str:
@@ -108,7 +119,7 @@ class HttpServer:
         if self._task is None:
             return None
         return Endpoint(
-            scheme="http",
+            scheme=self.scheme,
             host=self.host,
             port=self.port,
             thing_path=thing_path,
@@ -129,7 +140,15 @@ class HttpServer:
             return
         self._socket = _bind(self.host, self.port)
         self.port = self._socket.getsockname()[1]
+        allow_server_hosts(self.app.config["GUARD"], self.host, self.port)
+        if not self.security.schemes and not is_loopback(self.host):
+            _log.warning(
+                "serving %s without authentication: anyone who can reach this address can "
+                "write properties and invoke actions; configure [security] users or tokens",
+                self.host,
+            )
         config = Config()
+        apply_limits(config, self.security)
         config.bind = [f"fd://{self._socket.fileno()}"]
         config.graceful_timeout = 2.0
         # hypercorn closes a keep-alive connection after 1000 requests by default, which

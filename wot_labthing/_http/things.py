@@ -77,6 +77,12 @@ def _changes() -> _Changes:
     return changes
 
 
+def _security() -> dict[str, Any] | None:
+    """The TD security block the guard enforces (None: nosec)."""
+    block: dict[str, Any] | None = current_app.config.get("TD_SECURITY")
+    return block
+
+
 def json_response(value: object, content_type: str = "application/json") -> Response:
     """A 200 response with strict JSON (never NaN or Infinity)."""
     return Response(dumps(value), status=200, content_type=content_type)
@@ -140,7 +146,10 @@ async def list_things() -> Response:
     tds = sorted(
         (
             servient.extend_description(
-                name, thing_description(thing, request.host_url, thing_id=servient.thing_id(thing))
+                name,
+                thing_description(
+                    thing, request.host_url, thing_id=servient.thing_id(thing), security=_security()
+                ),
             )
             for name, thing in servient.things.items()
         ),
@@ -194,7 +203,9 @@ async def get_thing(reference: str) -> Response:
     """One TD as ``application/td+json``, by TD id (``retrieveThing``) or Thing name."""
     servient = _servient()
     thing = _find(servient, reference)
-    td = thing_description(thing, request.host_url, thing_id=servient.thing_id(thing))
+    td = thing_description(
+        thing, request.host_url, thing_id=servient.thing_id(thing), security=_security()
+    )
     servient.extend_description(thing.thing_name, td)
     modified = _changes().added.get(thing.thing_name, _changes().changed)
     return _conditional(td, TD_JSON, modified)
@@ -221,5 +232,5 @@ async def get_model(class_path: str) -> Response:
 @blueprint.route(routes.DIRECTORY, methods=["GET"])
 async def well_known() -> Response:
     """The servient's directory TD (WoT Discovery well-known introduction)."""
-    td = directory_description(_servient(), request.host_url)
+    td = directory_description(_servient(), request.host_url, _security())
     return _conditional(td, TD_JSON, _changes().changed)

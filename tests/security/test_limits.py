@@ -1,0 +1,148 @@
+"""Hostile clients: too many streams, slow headers, SSE readers that never read."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from contextlib import AsyncExitStack
+
+import httpx
+
+import wot_labthing as wl
+from wot_labthing._security import parse_security
+
+from .conftest import Lamp, assert_problem, eventually, serving_secured
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def test_streams_per_client_are_limited() -> None:
+    security = parse_security({"max_streams_per_client": 3})
+    async with serving_secured(security=security) as (server, client), AsyncExitStack() as stack:
+        guard = server.app.config["GUARD"]
+        paths = [
+            "things/lamp/properties/level/sse",
+            "things/lamp/events/flash/sse",
+            "things/lamp/streams/events",
+        ]
+        for path in paths:
+            response = await stack.enter_async_context(client.stream("GET", path))
+            assert response.status_code == 200
+        await eventually(lambda: guard.streams["127.0.0.1"] == 3, "three streams counted")
+        for path in ("things/lamp/streams/properties", "things/lamp/events/flash"):
+            response = await client.get(path)
+            body = assert_problem(response, 503)
+            assert body["type"].endswith(":too-many-streams")
+            assert int(response.headers["retry-after"]) > 0
+        # another client address is not affected
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+        async with httpx.AsyncClient(base_url=server.url, transport=transport) as other:
+            async with other.stream("GET", paths[0]) as response:
+                assert response.status_code == 200
+        # plain reads are not streams
+        assert (await client.get("things/lamp/properties/brightness")).status_code == 200
+        await stack.aclose()
+        await eventually(lambda: "127.0.0.1" not in guard.streams, "closed streams forgotten")
+        async with client.stream("GET", paths[0]) as response:
+            assert response.status_code == 200
+
+
+async def test_total_subscriptions_are_limited() -> None:
+    settings = wl.ServientSettings(max_subscribers=2)
+    nosec = parse_security(None)
+    async with serving_secured(security=nosec, settings=settings) as (_, client):
+        async with AsyncExitStack() as stack:
+            for _ in range(2):
+                response = await stack.enter_async_context(
+                    client.stream("GET", "things/lamp/properties/level/sse")
+                )
+                assert response.status_code == 200
+            response = await client.get("things/lamp/events/flash/sse")
+            assert_problem(response, 503)
+            assert "retry-after" in response.headers
+
+
+async def test_slow_headers_are_cut_off() -> None:
+    async with serving_secured(security=parse_security(None)) as (server, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /things HTTP/1.1\r\nHost: localhost\r\n")
+        started = time.monotonic()
+        closed = False
+        try:
+            while time.monotonic() - started < 60:
+                writer.write(b"X-Slow: 1\r\n")  # a slowloris: one header line at a time
+                await writer.drain()
+                try:
+                    if not await asyncio.wait_for(reader.read(100), 0.5):
+                        closed = True
+                        break
+                except TimeoutError:
+                    continue
+        except ConnectionError:
+            closed = True
+        finally:
+            writer.close()
+        assert closed, "the server kept a connection whose request head never ended"
+
+
+async def test_sse_clients_that_never_read_cannot_grow_memory() -> None:
+    lamp = Lamp(name="lamp")
+    async with serving_secured([lamp], security=parse_security(None)) as (server, _):
+        hub = server.servient.hub
+        sockets = []
+        for _ in range(20):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+            request = b"GET /things/lamp/events/flash/sse HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            await asyncio.get_running_loop().sock_sendall(sock, request)
+            sockets.append(sock)  # and never read from it
+        try:
+            await eventually(lambda: hub.subscriber_count == 20, "20 subscriptions", timeout=20)
+            before = _rss_bytes()
+            payload = "x" * 5000
+            published = 0
+            for index in range(3000):
+                lamp.flash.emit(f"{index}:{payload}")
+                published += len(payload) * 20
+                if index % 100 == 0:
+                    await asyncio.sleep(0.01)  # let the streams try to write
+            await asyncio.sleep(0)
+            growth = _rss_bytes() - before
+            queued = [len(subscription._queue) for subscription in hub._subscriptions]
+            assert max(queued) <= hub.queue_size
+            assert growth < published / 4, (growth, published)
+        finally:
+            for sock in sockets:
+                sock.close()
+        await eventually(lambda: hub.subscriber_count == 0, "dead streams closed", timeout=30)
+
+
+async def test_long_poll_buffers_per_client_are_limited() -> None:
+    security = parse_security({"max_streams_per_client": 5})
+    async with serving_secured(security=security) as (server, client):
+        hub = server.servient.hub
+        path = "things/lamp/properties/level/observable"
+        statuses = []
+        for _ in range(12):  # each cookie-less HEAD probe starts a fresh buffer
+            client.cookies.clear()
+            statuses.append((await client.head(path)).status_code)
+        assert statuses[:5] == [202] * 5
+        assert set(statuses[5:]) == {503}
+        assert hub.subscriber_count == 5
+        client.cookies.clear()
+        response = await client.get(path, headers={"Cookie": "wot-longpoll=made-up"})
+        assert_problem(response, 503)
+        assert int(response.headers["retry-after"]) >= 1
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+        async with httpx.AsyncClient(base_url=server.url, transport=transport) as other:
+            assert (await other.head(path)).status_code == 202
+        # the probes expire (LONGPOLL_PROBE_GRACE) and the client may poll again
+        await eventually(lambda: hub.subscriber_count == 0, "probe buffers expired", timeout=20)
+        assert (await client.head(path)).status_code == 202
