@@ -42,7 +42,7 @@ async def test_evicting_unread_records_is_logged_once(
     settings = wl.ServientSettings(action_max_records=3)
     async with wl.Servient([lab], settings=settings) as servient:
         runs = []
-        for x in range(6):  # one after the other: they finish in invocation order
+        for x in range(6):  # one after the other: each sync run has its own thread
             runs.append(servient.invoke_action("lab", "double", {"x": x}))
             await finish_all(servient, runs[-1:])
         kept = [run.id for run in servient.invocations.list()]
