@@ -87,7 +87,9 @@ class Source(wl.Thing):
 
 async def main():
     thing = Source(name="source")
-    settings = wl.ServientSettings(max_subscribers=100_000)
+    settings = wl.ServientSettings(
+        max_subscribers=100_000, max_connections=100_000, max_connections_per_client=100_000
+    )
     from wot_labthing._security import SecurityConfig
     security = SecurityConfig(max_streams_per_client=100_000)  # every client is on loopback
     servient = wl.Servient([thing], settings=settings)

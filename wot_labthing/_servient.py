@@ -86,6 +86,19 @@ class ServientSettings:
     max_body_bytes: Annotated[int, _AT_LEAST_ONE] = 1024 * 1024
     #: Most concurrent observers (SSE and long-poll) before 503.
     max_subscribers: Annotated[int, _AT_LEAST_ONE] = 2000
+    #: Open HTTP connections accepted at once; more are answered 503 and closed.
+    max_connections: Annotated[int, _AT_LEAST_ONE] = 1024
+    #: Open HTTP connections accepted at once from one client address (above
+    #: ``[security] max_streams_per_client``: every held stream is a connection).
+    max_connections_per_client: Annotated[int, _AT_LEAST_ONE] = 128
+    #: Seconds a connection may stay idle, or take to send a request head (slowloris).
+    idle_timeout: Annotated[float, Constraints(exclusive_minimum=0)] = 5.0
+    #: Largest request head (request line and header fields), in bytes.
+    max_header_bytes: Annotated[int, Constraints(minimum=1024)] = 16 * 1024
+    #: Most header fields in one request.
+    max_headers: Annotated[int, Constraints(minimum=16)] = 100
+    #: Longest request target (path and query), in bytes.
+    max_url_bytes: Annotated[int, Constraints(minimum=256)] = 4096
     #: Directory of persisted settings (None: the user state directory, see _state.py).
     state_dir: str | None = None
     #: Name of this servient's settings file in ``state_dir`` (``<state_name>.json``);
