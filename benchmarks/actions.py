@@ -13,25 +13,31 @@ processes over raw keep-alive sockets (``_rawload.py``). In process (wot-labthin
 the cost per progress+log update for runs of 100 to 10,000 updates, and a retained
 finished record's size (tracemalloc). The table ends with issue #12's goals, met or not.
 
-One run on the development machine (2 cores shared with six other jobs: load average
-7 to 11, so every figure of both servients is several times slower than on a quiet
-machine), 2026-11-29:
+One run on the development machine (2 cores shared with six other jobs; `uptime` load
+average 9.0 when it started, 5.2 when it ended, so every figure of both servients is
+slower than on a quiet machine and varies from run to run), 2026-11-29, after idle
+action threads are reused (no thread start per quick run) and thread reports reach the
+loop in one batched wake-up:
 
-    figure                                         wot-labthing   labthings-fastapi 0.3.0
-    quick round trip, sequential / concurrency 16  61/s / 57/s    41/s / 61/s
-    sync 2,000 wait(2): accepted / completed       10.5 s / 15.4 s  12.8 s / 15.5 s
-      completed after the last was accepted        4.9 s          2.7 s
-      failed, lost, peak RSS                       0, 0, 98 MiB   0, 0, 99 MiB
-    async 10,000 wait(2): accepted / completed     57.5 s / 61.6 s  221.7 s / 228.3 s
-      failed, lost, peak RSS                       0, 0, 104 MiB  0, 0, 142 MiB
-    per-update cost at 100 / 1,000 / 10,000        13.9 / 11.6 / 12.8 us (flat)
-    retained finished record (tracemalloc)         0.79 KiB
+    figure                                         wot-labthing     labthings-fastapi 0.3.0
+    quick round trip, sequential / concurrency 16  145/s / 273/s    44/s / 100/s (3.26x / 2.72x)
+    sync 2,000 wait(2): accepted / completed       4.2 s / 6.8 s    8.1 s / 9.8 s
+      completed after the last was accepted        2.6 s            1.6 s
+      failed, lost, peak RSS                       0, 0, 98 MiB     0, 0, 105 MiB
+    async 10,000 wait(2): accepted / completed     18.9 s / 22.2 s  129.3 s / 132.0 s
+      failed, lost, peak RSS                       0, 0, 95 MiB     0, 0, 145 MiB
+    per-update cost at 100 / 1,000 / 10,000        11.6 / 14.0 / 19.3 us
+    retained finished record (tracemalloc)         0.82 KiB
 
-Goals met on that run: sync 2,000 with 0 failed and 0 lost and peak RSS not above the
-peer's; async 10,000 with 0 failed, 0 lost, peak RSS <= 150 MiB; flat per-update cost;
-records <= 4 KiB. Not met on that run: "completed <= 3 s after the last accepted" (4.9 s)
-and "quick round trip >= 3x the peer's": with the cores saturated by other jobs both
-figures measure the machine; rerun on a quiet machine before judging them.
+Goals met on that run: sync 2,000 with 0 failed, 0 lost, completed 2.6 s (<= 3 s) after
+the last was accepted and peak RSS not above the peer's; async 10,000 with 0 failed,
+0 lost, peak RSS <= 150 MiB; quick round trip >= 3x the peer's sequentially (3.26x);
+records <= 4 KiB. Not met on that run: the quick round trip at concurrency 16 (2.72x,
+not 3x). The per-update cost rose from 11.6 to 19.3 us between 100 and 10,000 updates
+on that run (the run before measured 13.9 / 11.6 / 12.8 us): with the load varying
+during the run this is not conclusive either way; rerun on a quiet machine before
+judging it. The server's own CPU per quick round trip is ~1.6-2.0 ms, most of it the
+HTTP stack (hypercorn, quart, routing, url building), not the action machinery.
 """
 
 from __future__ import annotations

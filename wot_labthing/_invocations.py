@@ -5,8 +5,8 @@ Every action run, synchronous or not, is an :class:`Invocation` held by the
 ``completed``, ``failed``; a cancelled run ends ``failed`` with a ``cancelled``
 problem), times, progress, log, output and error.
 
-Threads: each running sync run gets a thread of its own (started on demand, up
-to ``action_threads`` at once), so a one-hour acquisition never delays an
+Threads: each running sync run gets a thread of its own (an idle one reused, or
+one started on demand, up to ``action_threads`` at once), so a one-hour acquisition never delays an
 unrelated run; only past that cap does a run wait as ``pending``. ``exclusive``
 runs of one Thing still queue behind each other; ``async def`` runs run on the
 loop. Runs that have to wait are capped (``action_max_pending`` servient-wide,
@@ -69,6 +69,8 @@ FINISHED = frozenset({COMPLETED, FAILED})
 SWEEP_INTERVAL = 5.0
 #: Seconds a client refused for a full pending queue is asked to wait.
 PENDING_RETRY_AFTER = 5
+#: Seconds an action thread with nothing to do waits for the next run before it ends.
+IDLE_SECONDS = 5.0
 #: Shared stand-ins for a finished run's cancel flag (a finished record keeps no Event).
 _CANCELLED = threading.Event()
 _CANCELLED.set()
@@ -386,6 +388,71 @@ class _ThreadSlots:
         self.active -= 1
 
 
+class _IdleThread:
+    """An idle action thread: it sleeps on ``wake`` (held) until a run is handed to it."""
+
+    __slots__ = ("job", "wake")
+
+    def __init__(self) -> None:
+        self.job: Callable[[], None] | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
+
+
+class _ThreadPool:
+    """Daemon threads for sync runs, reused: an idle thread takes the next run, else one starts.
+
+    Starting a thread blocks the loop until the OS schedules it (on a loaded
+    machine, often a millisecond or more), so a quick action paid for a thread
+    start on every run; handing a run to an idle thread is a lock release that
+    never blocks. Threads are started on demand without a bound of their own (the
+    manager's ``action_threads`` slots bound them), the most recently idle one is
+    reused first, and a thread ends after ``idle`` seconds with nothing to do, or
+    at :meth:`stop_idle`. ``list.append``/``pop``/``remove`` are atomic, so the
+    idle list needs no lock of its own.
+    """
+
+    def __init__(self, idle: float) -> None:
+        self._idle_seconds = idle
+        self._idle: list[_IdleThread] = []
+        self._names = itertools.count(1)
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on an idle thread, or on a new one (RuntimeError if none can start)."""
+        try:
+            idle = self._idle.pop()
+        except IndexError:
+            name = f"wot-action-{next(self._names)}"
+            threading.Thread(target=self._work, args=(job,), name=name, daemon=True).start()
+        else:
+            idle.job = job
+            idle.wake.release()
+
+    def _work(self, job: Callable[[], None] | None) -> None:
+        me = _IdleThread()
+        while job is not None:
+            job()
+            job = None
+            self._idle.append(me)
+            if not me.wake.acquire(timeout=self._idle_seconds):
+                try:
+                    self._idle.remove(me)
+                    return  # nobody claimed this thread: it ends
+                except ValueError:  # a submitter claimed it just now: its job is on the way
+                    me.wake.acquire()
+            job, me.job = me.job, None
+
+    def stop_idle(self) -> None:
+        """Let every idle thread end now (running ones end when they are idle too long)."""
+        while True:
+            try:
+                idle = self._idle.pop()
+            except IndexError:
+                return
+            idle.job = None
+            idle.wake.release()
+
+
 class InvocationManager:
     """Starts, tracks, cancels and expires invocations for one servient."""
 
@@ -398,6 +465,7 @@ class InvocationManager:
         #: Finished records a client has read, in the order they were read (evicted first).
         self._read: OrderedDict[str, None] = OrderedDict()
         self._threads = _ThreadSlots(settings.action_threads)
+        self._pool = _ThreadPool(IDLE_SECONDS)
         self._exclusive: dict[str, asyncio.Lock] = {}
         self._pending = 0
         self._pending_by_thing: dict[str, int] = {}
@@ -405,6 +473,10 @@ class InvocationManager:
         self._tasks: set[asyncio.Task[None]] = set()
         #: Runs holding a thread slot whose thread has not started yet.
         self._reserved: set[str] = set()
+        #: Calls action threads hand to the loop, run in order by one wake-up (see _from_thread).
+        self._inbox: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._inbox_lock = threading.Lock()
+        self._inbox_scheduled = False
         self._warned_unread = False
         self._accepting = False
 
@@ -413,6 +485,9 @@ class InvocationManager:
     def start(self) -> None:
         """Start the retention timer and accept invocations (call on the running loop)."""
         self._threads = _ThreadSlots(self.settings.action_threads)
+        with self._inbox_lock:  # reports for a previous loop's runs: nobody waits for them
+            self._inbox.clear()
+            self._inbox_scheduled = False
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(
                 self._sweep_forever(), context=contextvars.Context()
@@ -433,6 +508,7 @@ class InvocationManager:
         threads are daemon threads, so they never hold the process up.
         """
         self._accepting = False
+        self._pool.stop_idle()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
@@ -460,6 +536,7 @@ class InvocationManager:
                     abandoned,
                     self.settings.shutdown_grace,
                 )
+        self._pool.stop_idle()
 
     # Starting -------------------------------------------------------------------
 
@@ -605,8 +682,7 @@ class InvocationManager:
                 future.set_result(outcome)
 
         def body() -> None:
-            with contextlib.suppress(RuntimeError):  # "running" once its thread really runs
-                loop.call_soon_threadsafe(self._mark_running, record)
+            self._from_thread(loop, self._mark_running, record)  # once its thread really runs
             try:
                 outcome: tuple[Any, BaseException | None] = (
                     _context.run_in_context(record, function),
@@ -614,17 +690,43 @@ class InvocationManager:
                 )
             except BaseException as exc:  # handed to the loop, recorded there
                 outcome = (None, exc)
-            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
-                loop.call_soon_threadsafe(done, outcome)
+            self._from_thread(loop, done, outcome)
 
-        thread = threading.Thread(
-            target=body, name=f"wot-action-{record.action}-{record.id[:8]}", daemon=True
-        )
         try:
-            thread.start()
+            self._pool.submit(body)
         except RuntimeError as exc:  # the system refused another thread
             done((None, exc))
         return future
+
+    def _from_thread(
+        self, loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any
+    ) -> None:
+        """Have the loop call ``callback(*args)``, from an action thread.
+
+        Calls queue in an inbox that one loop wake-up drains in order: a quick run's
+        "running" and "done", or many runs ending together, cost one wake-up, not one each.
+        """
+        with self._inbox_lock:
+            self._inbox.append((callback, args))
+            if self._inbox_scheduled:
+                return
+            self._inbox_scheduled = True
+        try:
+            loop.call_soon_threadsafe(self._drain_inbox)
+        except RuntimeError:  # the loop closed: nobody waits any more
+            with self._inbox_lock:
+                self._inbox.clear()
+                self._inbox_scheduled = False
+
+    def _drain_inbox(self) -> None:
+        with self._inbox_lock:
+            calls, self._inbox = self._inbox, []
+            self._inbox_scheduled = False
+        for callback, args in calls:
+            try:
+                callback(*args)
+            except Exception:  # one broken call must not drop the others
+                _log.exception("handling an action thread's report failed")
 
     async def _await_thread(
         self,

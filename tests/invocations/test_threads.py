@@ -11,6 +11,7 @@ import pytest
 import wot_labthing as wl
 from wot_labthing._problems import problem_type
 
+from ..waiting import eventually
 from .conftest import assert_record, wait_status
 
 
@@ -138,3 +139,29 @@ async def test_an_instruments_own_timeout_keeps_its_problem_type(serve, action: 
         record = assert_record(await wait_status(client, response.headers["Location"], {"failed"}))
         assert record["error"]["type"] == problem_type("instrument-timeout")
         assert "None" not in record["error"]["detail"]
+
+
+class Ident(wl.Thing):
+    """A quick sync action that says which thread ran it."""
+
+    @wl.action
+    def ident(self) -> int:
+        """The id of the thread running this run."""
+        return threading.get_ident()
+
+
+async def test_quick_sync_runs_reuse_an_idle_thread_that_ends_at_shutdown() -> None:
+    """A thread start per run blocked the loop; an idle thread takes the next run instead."""
+    async with wl.Servient([Ident(name="i")]) as servient:
+        runs = []
+        for _ in range(3):  # one after the other: each finds the previous run's thread idle
+            run = servient.invoke_action("i", "ident", {})
+            assert await servient.invocations.wait(run, 20)
+            assert run.status == "completed"
+            runs.append(run)
+        idents = {run.output for run in runs}
+        assert len(idents) == 1, "a sync run after another ran on a new thread"
+        thread = next(t for t in threading.enumerate() if t.ident in idents)
+        assert thread.name.startswith("wot-action-") and thread.daemon
+        assert thread.is_alive(), "the idle thread waits for the next run"
+    await eventually(lambda: not thread.is_alive(), "the idle action thread to end at shutdown")
