@@ -36,6 +36,24 @@ server's one core is saturated). Long polling costs one HTTP request per value: 
 server answers about 1,000 to 2,000 of them a second, so 1000 long-pollers at 100/s
 (100,000 requests/s) receive about 1% of the values, always the oldest still buffered
 (hence seconds old), and the rest are dropped and marked. Use SSE for many observers.
+
+The broker path (``--mqtt N``, issue #16): the servient publishes each change once
+to a mosquitto started on a free port (QoS 1), which fans it out to N bare MQTT 3.1.1
+subscribers in a client process; it runs in a second servient after the HTTP clients'
+run, so each path's server CPU is its own. One run of
+``--sse 1000 --longpoll 0 --mqtt 1000 --drain 10`` on the development machine while
+six other jobs loaded its 2 cores (load average 8):
+
+    path                rate   delivered   p50 / p99             servient CPU   broker CPU
+    1000 SSE            100/s  100%        154 / 384 ms          28%            -
+    1000 MQTT (QoS 1)   100/s  69% in 10 s 4.7 / 15.5 s          8%             45%
+    100 MQTT (QoS 1)    100/s  100%        71 / 817 ms           8%             11%
+
+The servient's share does stay flat (8% of a core for 100 or 1000 subscribers: one
+publish per change); on that loaded machine mosquitto, which got under half a core,
+could not fan out 100,000 QoS 1 deliveries a second, so messages queued in the broker
+(undelivered at the end of the drain counts as lost). The goal (p99 < 50 ms, none
+lost) needs the broker on a core of its own; not measured here.
 """
 
 from __future__ import annotations
@@ -58,7 +76,7 @@ ROOT = Path(__file__).parent.parent
 PATH = "/things/source/properties/level"
 
 SERVER = """
-import asyncio, resource, sys, threading, time
+import asyncio, os, resource, sys, threading, time
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 import wot_labthing as wl
@@ -69,11 +87,23 @@ class Source(wl.Thing):
 
 async def main():
     thing = Source(name="source")
-    settings = wl.ServientSettings(max_subscribers=100_000)
+    settings = wl.ServientSettings(
+        max_subscribers=100_000, max_connections=100_000, max_connections_per_client=100_000
+    )
     from wot_labthing._security import SecurityConfig
     security = SecurityConfig(max_streams_per_client=100_000)  # every client is on loopback
     servient = wl.Servient([thing], settings=settings)
-    async with wl.HttpServer(servient, port=0, security=security) as server:
+    server = wl.HttpServer(servient, port=0, security=security)
+    broker = os.environ.get("BENCH_BROKER")
+    binding = None
+    if broker:
+        from wot_labthing._mqtt import MqttBinding, MqttSettings
+        binding = MqttBinding(servient, MqttSettings(broker=broker, prefix="bench", qos=1))
+    async with servient:
+        if binding is not None:
+            await binding.wait_connected(30)
+            while binding.pending:
+                await asyncio.sleep(0.01)
         print(server.url, flush=True)
         rate, seconds = map(float, (await asyncio.to_thread(sys.stdin.readline)).split())
 
@@ -86,6 +116,8 @@ async def main():
 
         await asyncio.to_thread(change)
         print("done", flush=True)
+        if binding is not None:
+            print(f"mqtt published {binding.published} dropped {binding.dropped}", file=sys.stderr)
         await asyncio.to_thread(sys.stdin.readline)
 
 import os
@@ -223,6 +255,104 @@ async def _longpoll(
         writer.close()
 
 
+TOPIC = "bench/source/properties/level"
+
+
+def _mqtt_packet(kind: int, body: bytes) -> bytes:
+    """One MQTT 3.1.1 control packet: type/flags byte, remaining length, body."""
+    length, encoded = len(body), bytearray()
+    while True:
+        byte, length = length % 128, length // 128
+        encoded.append(byte | (128 if length else 0))
+        if not length:
+            return bytes([kind]) + bytes(encoded) + body
+
+
+def _mqtt_string(text: str) -> bytes:
+    data = text.encode()
+    return len(data).to_bytes(2, "big") + data
+
+
+class _MqttClient(asyncio.Protocol):
+    """A bare MQTT 3.1.1 subscriber (QoS 1): CONNECT, SUBSCRIBE, PUBACK every PUBLISH.
+
+    A paho client per subscriber would cost the shared cores far more than the
+    servient; this one parses packets as they arrive (PUBACKs must go back at
+    once, or the broker's in-flight window stalls) and keeps payloads for later.
+    """
+
+    def __init__(self, tally: Tally, seen: set[int], index: int) -> None:
+        self.tally, self.seen, self.index = tally, seen, index
+        self.buffer = b""
+        self.payloads: list[tuple[float, bytes]] = []
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        connect = _mqtt_string("MQTT") + bytes([4, 2, 0, 60]) + _mqtt_string(f"b{self.index}")
+        subscribe = (1).to_bytes(2, "big") + _mqtt_string(TOPIC) + bytes([1])
+        transport.write(_mqtt_packet(0x10, connect) + _mqtt_packet(0x82, subscribe))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self.buffer + data
+        while len(buffer) >= 2:
+            length, multiplier, position = 0, 1, 1
+            while True:
+                if position >= len(buffer):
+                    self.buffer = buffer
+                    return
+                byte = buffer[position]
+                length += (byte & 127) * multiplier
+                multiplier *= 128
+                position += 1
+                if not byte & 128:
+                    break
+            end = position + length
+            if end > len(buffer):
+                break
+            kind, body = buffer[0], buffer[position:end]
+            buffer = buffer[end:]
+            if kind >> 4 == 3:  # PUBLISH
+                topic_length = int.from_bytes(body[:2], "big")
+                offset = 2 + topic_length
+                if (kind >> 1) & 3:
+                    assert self.transport is not None
+                    self.transport.write(bytes([0x40, 2]) + body[offset : offset + 2])
+                    offset += 2
+                self.payloads.append((now, body[offset:]))
+            elif kind >> 4 == 9:  # SUBACK
+                self.tally.connected += 1
+        self.buffer = buffer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def finish(self) -> None:
+        for now, payload in self.payloads:
+            seq, sent = json.loads(payload)
+            if seq:  # 0 is the retained value from before the run
+                self.seen.add(int(seq))
+                self.tally.latencies.append(now - sent)
+
+
+async def _mqtt(
+    host: str, port: int, tally: Tally, seen: set[int], stop: asyncio.Event, index: int = 0
+) -> None:
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_connection(
+        lambda: _MqttClient(tally, seen, index), host, port
+    )
+    try:
+        await client.closed
+    finally:
+        transport.close()
+        client.finish()
+
+
 def client_process(role: str, count: int, url: str, conn: Connection) -> None:
     """Run ``count`` clients of ``role``; report a Tally and the seqs each saw."""
     raise_nofile()
@@ -233,10 +363,13 @@ def client_process(role: str, count: int, url: str, conn: Connection) -> None:
         tally = Tally()
         stop = asyncio.Event()
         seen: list[set[int]] = [set() for _ in range(count)]
-        client = _sse if role == "sse" else _longpoll
         tasks = []
         for index in range(count):
-            tasks.append(asyncio.create_task(client(host, port, tally, seen[index], stop)))
+            if role == "mqtt":
+                work = _mqtt(host, port, tally, seen[index], stop, index)
+            else:
+                work = (_sse if role == "sse" else _longpoll)(host, port, tally, seen[index], stop)
+            tasks.append(asyncio.create_task(work))
             if index % 50 == 49:
                 await asyncio.sleep(0.05)  # stay under the listen backlog
         while tally.connected + tally.errors < count:  # noqa: ASYNC110
@@ -284,9 +417,60 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def run(sse: int, longpoll: int, rate: float, seconds: float, drain: float) -> None:
+def start_mosquitto(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """mosquitto on a free loopback port, with room for 1000 QoS 1 subscribers."""
+    import shutil
+    import socket
+
+    executable = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = directory / "mosquitto.conf"
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "max_queued_messages 100000\nmax_inflight_messages 100\nlog_type error\n"
+    )
+    process = subprocess.Popen([executable, "-c", str(config)], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process, f"mqtt://127.0.0.1:{port}"
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.05)
+
+
+def run(sse: int, longpoll: int, rate: float, seconds: float, drain: float, mqtt: int = 0) -> None:
     raise_nofile()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    broker: subprocess.Popen[bytes] | None = None
+    if mqtt:
+        import tempfile
+
+        broker, broker_url = start_mosquitto(Path(tempfile.mkdtemp(prefix="bench-mqtt-")))
+        env["BENCH_BROKER"] = broker_url
+    try:
+        _run(sse, longpoll, rate, seconds, drain, mqtt, env, broker)
+    finally:
+        if broker is not None:
+            broker.terminate()
+            broker.wait()
+
+
+def _run(
+    sse: int,
+    longpoll: int,
+    rate: float,
+    seconds: float,
+    drain: float,
+    mqtt: int,
+    env: dict[str, str],
+    broker: subprocess.Popen[bytes] | None,
+) -> None:
     with subprocess.Popen(
         [sys.executable, "-c", SERVER],
         cwd=ROOT,
@@ -299,16 +483,18 @@ def run(sse: int, longpoll: int, rate: float, seconds: float, drain: float) -> N
         url = server.stdout.readline().strip()
         context = multiprocessing.get_context("spawn")
         clients = []
-        for role, count in (("sse", sse), ("longpoll", longpoll)):
+        for role, count in (("sse", sse), ("longpoll", longpoll), ("mqtt", mqtt)):
             if count:
                 ours, theirs = context.Pipe()
-                process = context.Process(target=client_process, args=(role, count, url, theirs))
+                where = env["BENCH_BROKER"].replace("mqtt://", "http://") if role == "mqtt" else url
+                process = context.Process(target=client_process, args=(role, count, where, theirs))
                 process.start()
                 clients.append((role, count, process, ours))
         for _, _, _, conn in clients:
             assert conn.recv() == "connected"
         rss_idle, _ = memory_mb(server.pid)
         cpu_before, started = cpu_seconds(server.pid), time.perf_counter()
+        broker_before = cpu_seconds(broker.pid) if broker is not None else (0.0, 0.0)
         server.stdin.write(f"{rate} {seconds}\n")
         server.stdin.flush()
         assert server.stdout.readline().strip() == "done"
@@ -316,15 +502,21 @@ def run(sse: int, longpoll: int, rate: float, seconds: float, drain: float) -> N
             (after - before) / (time.perf_counter() - started)
             for after, before in zip(cpu_seconds(server.pid), cpu_before, strict=True)
         )
+        broker_cpu = 0.0
+        if broker is not None:
+            broker_cpu = sum(cpu_seconds(broker.pid)) - sum(broker_before)
+            broker_cpu /= time.perf_counter() - started
         time.sleep(drain)
         rss, peak = memory_mb(server.pid)
         total = int(rate * seconds)
         for _, _, _, conn in clients:
             conn.send((1, total))
         print(
-            f"{sse} SSE + {longpoll} long-poll clients, {rate:g} changes/s for {seconds:g} s "
-            f"({total} values), {drain:g} s to drain"
+            f"{sse} SSE + {longpoll} long-poll + {mqtt} MQTT clients, {rate:g} changes/s "
+            f"for {seconds:g} s ({total} values), {drain:g} s to drain"
         )
+        if broker is not None:
+            print(f"mosquitto: CPU {100 * broker_cpu:.0f}% of a core during changes (QoS 1)")
         print(
             f"server: CPU {100 * (user + system):.0f}% of a core during changes "
             f"({100 * user:.0f}% user, {100 * system:.0f}% system), RSS {rss:.0f} MiB "
@@ -355,8 +547,18 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100, help="changes per second")
     parser.add_argument("--seconds", type=float, default=10, help="length of the change period")
     parser.add_argument("--drain", type=float, default=3, help="seconds allowed to catch up")
+    parser.add_argument(
+        "--mqtt",
+        type=int,
+        default=0,
+        help="MQTT subscribers through mosquitto (QoS 1), measured in a second servient "
+        "after the HTTP clients' run, so each path's server CPU is its own",
+    )
     options = parser.parse_args()
-    run(options.sse, options.longpoll, options.rate, options.seconds, options.drain)
+    if options.sse or options.longpoll:
+        run(options.sse, options.longpoll, options.rate, options.seconds, options.drain)
+    if options.mqtt:
+        run(0, 0, options.rate, options.seconds, options.drain, mqtt=options.mqtt)
 
 
 if __name__ == "__main__":

@@ -169,3 +169,45 @@ def test_the_servient_table_schema_is_generated_from_the_dataclasses() -> None:
     serve_keys = {f.name for f in dataclasses.fields(ServientConfig) if f.metadata}
     assert serve_keys == {"host", "port", "mdns", "mdns_loopback", "mdns_legacy", "log_level"}
     assert not {"things", "simulators", "settings", "directory"} & set(properties)
+
+
+def test_strings_may_reference_environment_variables() -> None:
+    env = {"WOT_MQTT_URL": "mqtt://broker.lab:1883", "BENCH": "b7"}
+    config = parse_config(
+        {
+            "mqtt": {"broker": "${WOT_MQTT_URL}", "prefix": "lab/${BENCH}/$${literal}"},
+            "things": [{"class": "m:C", "name": "stage", "kwargs": {"port": "${BENCH}", "n": 3}}],
+        },
+        environ=env,
+    )
+    assert config.mqtt == {"broker": "mqtt://broker.lab:1883", "prefix": "lab/b7/${literal}"}
+    assert config.things[0].kwargs == {"port": "b7", "n": 3}
+
+
+def test_an_unset_environment_variable_is_an_error_naming_the_entry() -> None:
+    with pytest.raises(wl.ConfigError) as info:
+        parse_config(
+            {"things": [{"class": "m:C", "name": "stage", "kwargs": {"port": "${NO_SUCH}"}}]},
+            environ={},
+        )
+    assert info.value.entry == "things entry 'stage' (kwargs/port)"
+    assert "NO_SUCH is not set" in str(info.value)
+    with pytest.raises(wl.ConfigError, match=r"mqtt/broker.*WOT_MQTT_URL is not set"):
+        parse_config({"mqtt": {"broker": "${WOT_MQTT_URL}"}}, environ={})
+
+
+def test_the_scale_out_example_takes_its_site_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    example = Path(__file__).parent.parent / "examples" / "scale-out.toml"
+    monkeypatch.delenv("WOT_MQTT_URL", raising=False)
+    monkeypatch.setenv("WOT_TDD_URL", "http://tdd.lab:5000")
+    with pytest.raises(wl.ConfigError, match=r"mqtt/broker: .*WOT_MQTT_URL is not set"):
+        load_config(example)
+    monkeypatch.setenv("WOT_MQTT_URL", "mqtt://broker.lab:1883")
+    monkeypatch.setenv("WOT_BENCH", "bench1")
+    monkeypatch.setenv("WOT_TDD_URL", "http://tdd.lab:5000")
+    config = load_config(example)
+    assert config.directories == [{"url": "http://tdd.lab:5000", "ttl": 300}]
+    assert config.mqtt == {"broker": "mqtt://broker.lab:1883", "prefix": "lab/bench1", "qos": 1}
+    assert [thing.thing_name for thing in build_things(config)] == ["stage", "meter"]

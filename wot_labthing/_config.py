@@ -23,8 +23,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import os
+import re
 import tomllib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -43,6 +46,7 @@ __all__ = [
     "ThingEntry",
     "build_things",
     "config_schema",
+    "expand_environment",
     "load_config",
     "parse_config",
     "resolve_simulator_references",
@@ -111,6 +115,10 @@ class ServientConfig:
     things: list[ThingEntry] = field(default_factory=list)
     simulators: list[SimulatorEntry] = field(default_factory=list)
     directory: Path | None = None
+    #: The ``[mqtt]`` table as written (checked by the schema), or None: no MQTT binding.
+    mqtt: dict[str, Any] | None = None
+    #: The ``[[directories]]`` entries as written: TD Directories to register in.
+    directories: list[dict[str, Any]] = field(default_factory=list)
     security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
@@ -151,15 +159,65 @@ def _config_validator() -> SchemaValidator:
     return SchemaValidator(config_schema())
 
 
+#: ``${NAME}`` in a config string: the value of environment variable NAME.
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_environment(
+    data: dict[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Replace every ``${NAME}`` in the config's strings by environment variable NAME.
+
+    So one config file serves every bench (``broker = "${WOT_MQTT_URL}"``). Only
+    string values are expanded, not keys; ``$${`` stands for a literal ``${``.
+
+    Raises:
+        ConfigError: a referenced variable is not set; the error names the entry.
+    """
+    env = os.environ if environ is None else environ
+
+    def expand(value: Any, pointer: str) -> Any:
+        if isinstance(value, dict):
+            return {key: expand(item, f"{pointer}/{key}") for key, item in value.items()}
+        if isinstance(value, list):
+            return [expand(item, f"{pointer}/{index}") for index, item in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if match.start() > 0 and value[match.start() - 1] == "$":
+                return match.group(0)
+            if name not in env:
+                where = _entry_name(data, pointer)
+                raise ConfigError(
+                    f"environment variable {name} is not set (the entry says ${{{name}}})",
+                    entry=where,
+                )
+            return env[name]
+
+        return _ENV_REFERENCE.sub(substitute, value).replace("$${", "${")
+
+    expanded: dict[str, Any] = expand(data, "")
+    return expanded
+
+
 def parse_config(
-    data: dict[str, Any], *, directory: Path | None = None, name: str | None = None
+    data: dict[str, Any],
+    *,
+    directory: Path | None = None,
+    name: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> ServientConfig:
     """Validate a decoded config and turn it into a :class:`ServientConfig`.
 
     ``name`` (the config file's stem) names the persisted settings file unless
     ``state_name`` is set; a relative ``state_dir`` is relative to ``directory``,
-    the config file's folder.
+    the config file's folder. ``${NAME}`` references in string values are expanded
+    first from ``environ`` (default: the process environment); see
+    :func:`expand_environment`.
     """
+    data = expand_environment(data, environ)
     try:
         _config_validator().validate(data)
     except InputError as exc:
@@ -201,6 +259,9 @@ def parse_config(
         raise ConfigError(f"Thing names must be unique: {', '.join(duplicates)}", entry="things")
     _parse_simulators(config, data.get("simulators", []))
     config.security = parse_security(data.get("security"), directory=directory)
+    if "mqtt" in data:
+        config.mqtt = dict(data["mqtt"])
+    config.directories = [dict(entry) for entry in data.get("directories", [])]
     return config
 
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ._servient import Servient
 
-__all__ = ["Advertiser", "Binding", "Endpoint", "Registrar"]
+__all__ = ["Advertiser", "Binding", "Endpoint", "FormContributor", "Registrar"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,14 @@ class Binding(Protocol):
     @property
     def endpoint(self) -> Endpoint | None:
         """Where the binding listens, once open (None before, or if not addressable)."""
+
+
+@runtime_checkable
+class FormContributor(Protocol):
+    """A binding whose forms appear in TDs another binding serves (MQTT next to HTTP)."""
+
+    def add_forms(self, thing: str, td: dict[str, Any]) -> None:
+        """Add this binding's forms (and any ``@context`` terms they use) to ``td``."""
 
 
 @runtime_checkable

@@ -37,7 +37,7 @@ from ._errors import (
 from ._events import EventHub, Message, Subscription, Topic
 from ._ids import ServientIds
 from ._invocations import FINISHED, Invocation, InvocationManager
-from ._lifecycle import Advertiser, Binding, Endpoint, Registrar
+from ._lifecycle import Advertiser, Binding, Endpoint, FormContributor, Registrar
 from ._schema import Constraints, to_json
 from ._settings_store import SettingsStore
 from ._state import resolve_state_dir
@@ -86,6 +86,19 @@ class ServientSettings:
     max_body_bytes: Annotated[int, _AT_LEAST_ONE] = 1024 * 1024
     #: Most concurrent observers (SSE and long-poll) before 503.
     max_subscribers: Annotated[int, _AT_LEAST_ONE] = 2000
+    #: Open HTTP connections accepted at once; more are answered 503 and closed.
+    max_connections: Annotated[int, _AT_LEAST_ONE] = 1024
+    #: Open HTTP connections accepted at once from one client address (above
+    #: ``[security] max_streams_per_client``: every held stream is a connection).
+    max_connections_per_client: Annotated[int, _AT_LEAST_ONE] = 128
+    #: Seconds a connection may stay idle, or take to send a request head (slowloris).
+    idle_timeout: Annotated[float, Constraints(exclusive_minimum=0)] = 5.0
+    #: Largest request head (request line and header fields), in bytes.
+    max_header_bytes: Annotated[int, Constraints(minimum=1024)] = 16 * 1024
+    #: Most header fields in one request.
+    max_headers: Annotated[int, Constraints(minimum=16)] = 100
+    #: Longest request target (path and query), in bytes.
+    max_url_bytes: Annotated[int, Constraints(minimum=256)] = 4096
     #: Directory of persisted settings (None: the user state directory, see _state.py).
     state_dir: str | None = None
     #: Name of this servient's settings file in ``state_dir`` (``<state_name>.json``);
@@ -451,6 +464,27 @@ class Servient:
             self.event_affordance(thing, name)
         return self._subscribe(Topic.of(thing, "event", wanted), after, size)
 
+    def subscribe_actions(
+        self, thing: str, names: Iterable[str] | None = None, *, size: int | None = None
+    ) -> Subscription:
+        """Every update (status, progress, output) of every run of ``thing``'s actions.
+
+        ``names`` None means every action. Bindings that push run updates (MQTT)
+        use this; a client following one run uses :meth:`subscribe_invocation`.
+
+        Raises:
+            NotFoundError: no such Thing or action, or the Thing has no actions.
+            BusyError: too many observers.
+        """
+        if names is None:
+            if not self.thing(thing).actions:
+                raise NotFoundError(f"Thing {thing!r} has no actions", kind="actions")
+            return self._subscribe(Topic.of(thing, "action"), None, size)
+        wanted = list(names)
+        for name in wanted:
+            self.action_affordance(thing, name)
+        return self._subscribe(Topic.of(thing, "action", wanted), None, size)
+
     def subscribe_invocation(
         self, invocation_id: str, *, after: int | None = None
     ) -> tuple[Invocation, Subscription | None]:
@@ -567,6 +601,18 @@ class Servient:
     def add_registrar(self, registrar: Registrar) -> None:
         """Register with ``registrar`` from the next :meth:`start` on (after advertising)."""
         self.registrars.append(registrar)
+
+    def extend_description(self, thing: str, td: dict[str, Any]) -> dict[str, Any]:
+        """Let every binding that offers forms (``FormContributor``) add them to ``td``.
+
+        The binding that serves TDs builds its own forms, then calls this so a
+        TD lists every protocol the Thing is reachable by (e.g. MQTT forms next
+        to the HTTP ones). Returns ``td``, changed in place.
+        """
+        for binding in self.bindings:
+            if isinstance(binding, FormContributor):
+                binding.add_forms(thing, td)
+        return td
 
     @property
     def endpoints(self) -> list[Endpoint]:

@@ -16,7 +16,7 @@ import wot_labthing
 
 PACKAGE = Path(wot_labthing.__file__).parent
 #: Every protocol binding's modules (a new binding, e.g. _mqtt, is added here).
-BINDINGS = sorted((PACKAGE / "_http").rglob("*.py"))
+BINDINGS = sorted([*(PACKAGE / "_http").rglob("*.py"), *(PACKAGE / "_mqtt").rglob("*.py")])
 FORBIDDEN_ATTRIBUTES = {"hub", "invocations"}
 FORBIDDEN_NAMES = {"EventHub", "InvocationManager"}
 

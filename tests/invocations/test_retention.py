@@ -41,8 +41,10 @@ async def test_evicting_unread_records_is_logged_once(
 ) -> None:
     settings = wl.ServientSettings(action_max_records=3)
     async with wl.Servient([lab], settings=settings) as servient:
-        runs = [servient.invoke_action("lab", "double", {"x": x}) for x in range(6)]
-        await finish_all(servient, runs)
+        runs = []
+        for x in range(6):  # one after the other: each sync run has its own thread
+            runs.append(servient.invoke_action("lab", "double", {"x": x}))
+            await finish_all(servient, runs[-1:])
         kept = [run.id for run in servient.invocations.list()]
         assert kept == [run.id for run in reversed(runs[3:])], "the oldest went first"
     warnings = [r for r in caplog.records if "no client has read" in r.getMessage()]

@@ -99,7 +99,7 @@ def _stop_simulators(endpoints: list[Any]) -> None:
 
 
 def compose(config: ServientConfig, servient: Servient) -> Any:
-    """Wire ``servient`` as ``serve`` runs it: an HTTP binding and, unless off, mDNS.
+    """Wire ``servient`` as ``serve`` runs it: HTTP; MQTT, TDDs if configured; mDNS.
 
     Returns the :class:`HttpServer`; ``async with servient`` then starts and stops
     everything. Programs that embed a servient do the same in their own code.
@@ -107,6 +107,15 @@ def compose(config: ServientConfig, servient: Servient) -> Any:
     from .._http import HttpServer
 
     server = HttpServer(servient, host=config.host, port=config.port, security=config.security)
+    if config.mqtt is not None:
+        from .._mqtt import MqttBinding, MqttSettings
+
+        MqttBinding(servient, MqttSettings(**config.mqtt))
+    if config.directories:
+        from .._registration import DirectoryRegistrar, DirectorySettings
+
+        for entry in config.directories:
+            servient.add_registrar(DirectoryRegistrar(DirectorySettings(**entry)))
     if config.mdns:
         try:
             from .._discovery import MdnsAdvertising

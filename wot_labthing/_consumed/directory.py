@@ -5,8 +5,8 @@ Thing's name found by DNS-SD discovery; this module turns any of them into
 ``(TD URL, TD)`` pairs. A servient root is tried as given, then at its
 ``/.well-known/wot`` (WoT Discovery) and ``/things`` (a TD directory listing).
 A directory TD (``@type: ThingDirectory``, or a ``things`` property) is read
-through its ``things`` property; a JSON array of TDs or of TD URLs (node-wot's
-root) is taken as the list.
+through its ``things`` property (a Domus TDD's: ``retrieveTDs``); a JSON array of
+TDs or of TD URLs (node-wot's root) is taken as the list.
 """
 
 from __future__ import annotations
@@ -46,10 +46,21 @@ def is_url(text: str) -> bool:
     return "://" in text or bool(_HOST_PORT.match(text))
 
 
+#: The property a directory TD lists its TDs in: ``things`` (WoT Discovery, node-wot, us),
+#: ``retrieveTDs`` (Eclipse Thingweb's Domus TDD 1.0).
+_LISTING_PROPERTIES = ("things", "retrieveTDs")
+
+
+def _listing_property(td: dict[str, Any]) -> str:
+    properties = td.get("properties") or {}
+    return next((name for name in _LISTING_PROPERTIES if name in properties), "things")
+
+
 def _is_directory(td: dict[str, Any]) -> bool:
     types = td.get("@type")
     types = types if isinstance(types, list) else [types]
-    return "ThingDirectory" in types or "things" in (td.get("properties") or {})
+    properties = td.get("properties") or {}
+    return "ThingDirectory" in types or any(name in properties for name in _LISTING_PROPERTIES)
 
 
 def _item_url(td: dict[str, Any], items: set[str], fallback: str) -> str:
@@ -75,8 +86,17 @@ async def read_directory(
     directory = ConsumedThing(
         td, url=url, client=client, credentials=credentials, timeout=request_timeout, strict=False
     )
-    listing = await directory.read_property("things")
     base = directory.base or url
+    try:
+        listing = await directory.read_property(_listing_property(td))
+    except RemoteError as exc:
+        # Domus TDD 1.0's form fills its optional query variables with empty strings,
+        # which it then answers with a 500; the Things API listing itself works.
+        fallback = urljoin(base if base.endswith("/") else base + "/", "things")
+        try:
+            listing = await fetch_json(client, fallback, request_timeout, credentials)
+        except (RemoteError, TDError):
+            raise exc from None
     items = {
         urljoin(base, link["href"])
         for link in td.get("links") or []

@@ -378,8 +378,10 @@ class ConsumedThing:
     async def observe_property(self, name: str, *, subprotocol: str | None = None) -> Subscription:
         """Subscribe to a property's changes; iterate the returned subscription for values.
 
-        Server-Sent Events are preferred, then long polling; ``subprotocol``
-        (``"sse"`` or ``"longpoll"``) forces one. Returns once the subscription is
+        An MQTT form (a broker) is preferred when the TD offers one and the broker
+        answers (the first value is then the current, retained one), then
+        Server-Sent Events, then long polling; ``subprotocol`` (``"mqtt"``,
+        ``"sse"`` or ``"longpoll"``) forces one. Returns once the subscription is
         established, so no change made afterwards is missed.
         """
         prop = self._affordance("properties", name)
@@ -395,9 +397,15 @@ class ConsumedThing:
     async def _subscribe(
         self, kind: str, name: str, op: str, subprotocol: str | None
     ) -> Subscription:
-        preference: tuple[str | None, ...] = (subprotocol,) if subprotocol else ("sse", "longpoll")
-        form = self.form(kind, name, op, preference)
-        subscription = await open_subscription(self.requester, form, name, op)
+        subscription = None
+        if subprotocol in (None, "mqtt"):
+            subscription = await _over_mqtt(self.td, kind, name, op, required=bool(subprotocol))
+        if subscription is None:
+            preference: tuple[str | None, ...] = (
+                (subprotocol,) if subprotocol else ("sse", "longpoll")
+            )
+            form = self.form(kind, name, op, preference)
+            subscription = await open_subscription(self.requester, form, name, op)
         self._subscriptions.add(subscription)
         subscription.on_close(lambda: self._subscriptions.discard(subscription))
         return subscription
@@ -405,6 +413,30 @@ class ConsumedThing:
     def _owning(self, own: bool) -> ConsumedThing:
         self._own_client = own
         return self
+
+
+async def _over_mqtt(
+    td: dict[str, Any], kind: str, name: str, op: str, *, required: bool
+) -> Subscription | None:
+    """A subscription through the TD's MQTT form, or None (no form, no aiomqtt, no broker)."""
+    try:
+        from .mqtt import mqtt_form, open_mqtt_subscription
+    except ImportError:  # pragma: no cover - aiomqtt is a dependency; kept optional here
+        if required:
+            raise ConsumerError("observing over MQTT needs the aiomqtt package") from None
+        return None
+    form = mqtt_form(td, kind, name, op)
+    if form is None:
+        if required:
+            raise ConsumerError(f"{singular(kind)} {name!r} offers no MQTT form for {op}")
+        return None
+    try:
+        return await open_mqtt_subscription(form, name, op)
+    except Exception as exc:
+        if required:
+            raise ConsumerError(f"cannot subscribe through {form.href}: {exc}") from exc
+        _log.info("%s %r: broker at %s unreachable (%s); using HTTP", op, name, form.href, exc)
+        return None
 
 
 async def consume(

@@ -52,11 +52,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 KNOWN_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS")
 UNSAFE_METHODS = frozenset({"PUT", "POST", "DELETE"})
-#: Longest request target accepted (bytes); hypercorn bounds the whole header block.
-MAX_URL_BYTES = 4096
-#: Most header fields and header bytes accepted (h11 bounds only a head that arrives slowly).
-MAX_HEADERS = 100
-MAX_HEADER_BYTES = 16 * 1024
 REALM = "wot-labthing"
 #: Request headers a cross-origin page may send (answered in preflights).
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, Accept, Last-Event-ID, Prefer, Cache-Control"
@@ -179,22 +174,26 @@ class Guard:
                 scope,
                 [(b"connection", b"close")],
             )
+        # the URL, header count and header size bounds are [servient] settings; h11 bounds
+        # the whole head only while it arrives incomplete
+        settings = self.servient.settings
         headers = scope.get("headers", [])
+        max_headers, max_header_bytes = settings.max_headers, settings.max_header_bytes
         if (
-            len(headers) > MAX_HEADERS
-            or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES
+            len(headers) > max_headers
+            or sum(len(k) + len(v) for k, v in headers) > max_header_bytes
         ):
             return _problem(
                 431,
                 "headers-too-large",
                 "Request header fields too large",
-                f"send at most {MAX_HEADERS} header fields and {MAX_HEADER_BYTES} bytes of them",
+                f"send at most {max_headers} header fields and {max_header_bytes} bytes of them",
                 scope,
                 [(b"connection", b"close")],
             )
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
-        if len(raw_path) + len(query) > MAX_URL_BYTES:
+        if len(raw_path) + len(query) > settings.max_url_bytes:
             return _problem(414, "uri-too-long", "URI too long", "the URL is too long", scope)
         if _ODD_PATH.search(raw_path) or not raw_path.startswith(b"/"):
             return _problem(

@@ -15,6 +15,7 @@ import socket
 from hypercorn.config import Config
 
 from .._security import SecurityConfig
+from .._servient import ServientSettings
 from .guard import Guard
 
 __all__ = ["allow_server_hosts", "apply_limits", "is_loopback"]
@@ -60,7 +61,7 @@ def allow_server_hosts(guard: Guard, host: str, port: int) -> None:
     guard.default_host = f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
 
 
-def apply_limits(config: Config, security: SecurityConfig) -> None:
+def apply_limits(config: Config, security: SecurityConfig, settings: ServientSettings) -> None:
     """TLS files and slow-client bounds on hypercorn's config.
 
     ``keep_alive_timeout`` also bounds a connection whose request head never
@@ -72,5 +73,6 @@ def apply_limits(config: Config, security: SecurityConfig) -> None:
         config.certfile = security.certfile
         config.keyfile = security.keyfile
         config.ssl_handshake_timeout = 10
-    config.keep_alive_timeout = 5
-    config.h11_max_incomplete_size = 16 * 1024
+    config.keep_alive_timeout = settings.idle_timeout
+    config.h11_max_incomplete_size = settings.max_header_bytes
+    config.h2_max_header_list_size = settings.max_header_bytes

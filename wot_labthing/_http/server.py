@@ -17,14 +17,16 @@ import logging
 import socket
 from typing import Any
 
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.utils import wrap_app
 
 from .._lifecycle import Endpoint
 from .._security import SecurityConfig
 from .._servient import Servient
 from . import routes
 from .app import create_app
+from .connections import ConnectionLimiter, LimitedListener
 from .fastbody import offering_raw_bodies
 from .routes import thing_path
 from .security import allow_server_hosts, apply_limits, is_loopback
@@ -34,11 +36,11 @@ __all__ = ["HttpServer"]
 _log = logging.getLogger(__name__)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int) -> LimitedListener:
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
-    sock = socket.socket(family, kind, proto)
+    sock = LimitedListener(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6 and host in ("::", ""):
@@ -84,7 +86,12 @@ class HttpServer:
         self.fast_sse = fast_sse
         self.security = security or SecurityConfig()
         self.app = create_app(servient, self.security)
-        self._socket: socket.socket | None = None
+        self._socket: LimitedListener | None = None
+        settings = servient.settings
+        #: Open connections, counted where they are accepted (see ``connections.py``).
+        self.connections = ConnectionLimiter(
+            settings.max_connections, settings.max_connections_per_client
+        )
         self._shutdown = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
         servient.add_binding(self)
@@ -148,8 +155,9 @@ class HttpServer:
                 self.host,
             )
         config = Config()
-        apply_limits(config, self.security)
-        config.bind = [f"fd://{self._socket.fileno()}"]
+        apply_limits(config, self.security, servient.settings)
+        self._socket.limiter = self.connections
+        self._socket.tls = config.ssl_enabled
         config.graceful_timeout = 2.0
         # hypercorn closes a keep-alive connection after 1000 requests by default, which
         # breaks long-lived pollers that do not reconnect.
@@ -158,7 +166,21 @@ class HttpServer:
         config.errorlog = logging.getLogger("hypercorn.error")
         self._shutdown.clear()
         app = offering_raw_bodies(self.app, enabled=self.fast_sse)
-        self._task = asyncio.create_task(serve(app, config, shutdown_trigger=self._shutdown.wait))
+        # worker_serve is what hypercorn's serve() runs; called directly so it serves our
+        # listening socket (whose accept() bounds connections) instead of a copy of its fd.
+        sockets = Sockets(
+            secure_sockets=[self._socket] if config.ssl_enabled else [],
+            insecure_sockets=[] if config.ssl_enabled else [self._socket],
+            quic_sockets=[],
+        )
+        self._task = asyncio.create_task(
+            worker_serve(
+                wrap_app(app, config.wsgi_max_body_size, "asgi"),
+                config,
+                sockets=sockets,
+                shutdown_trigger=self._shutdown.wait,
+            )
+        )
         await asyncio.sleep(0.05)
         if self._task.done():
             task, self._task = self._task, None

@@ -145,10 +145,13 @@ async def list_things() -> Response:
     servient = _servient()
     tds = sorted(
         (
-            thing_description(
-                thing, request.host_url, thing_id=servient.thing_id(thing), security=_security()
+            servient.extend_description(
+                name,
+                thing_description(
+                    thing, request.host_url, thing_id=servient.thing_id(thing), security=_security()
+                ),
             )
-            for thing in servient.things.values()
+            for name, thing in servient.things.items()
         ),
         key=lambda td: str(td["id"]),
     )
@@ -203,6 +206,7 @@ async def get_thing(reference: str) -> Response:
     td = thing_description(
         thing, request.host_url, thing_id=servient.thing_id(thing), security=_security()
     )
+    servient.extend_description(thing.thing_name, td)
     modified = _changes().added.get(thing.thing_name, _changes().changed)
     return _conditional(td, TD_JSON, modified)
 

@@ -1,0 +1,65 @@
+"""``[mqtt]`` in a config: checked, and ``wot-labthing serve`` publishes to the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from wot_labthing._config import load_config, parse_config
+from wot_labthing._errors import ConfigError
+
+from ..conftest import ROOT
+from .broker import Mosquitto
+
+
+def test_the_mqtt_table_is_checked() -> None:
+    config = parse_config({"mqtt": {"broker": "mqtt://broker.lab:1883", "prefix": "lab/a"}})
+    assert config.mqtt == {"broker": "mqtt://broker.lab:1883", "prefix": "lab/a"}
+    assert parse_config({}).mqtt is None
+    with pytest.raises(ConfigError, match="mqtt"):
+        parse_config({"mqtt": {"broker": "mqtt://b", "qos": 5}})
+    with pytest.raises(ConfigError, match="mqtt"):
+        parse_config({"mqtt": {"broker": "http://b"}})
+    with pytest.raises(ConfigError, match="mqtt"):
+        parse_config({"mqtt": {"prefix": "x"}})
+
+
+@pytest.fixture
+def site_config(mosquitto: Mosquitto, tmp_path: Path) -> Path:
+    """A config with an ``[mqtt]`` table and a pure-Python Thing beside it."""
+    config = tmp_path / "site.toml"
+    config.write_text(
+        f'[mqtt]\nbroker = "{mosquitto.url}"\nprefix = "bench1"\n\n'
+        f'[[things]]\nclass = "simulated:SimulatedStage"\nname = "stage"\n'
+    )
+    (tmp_path / "simulated.py").write_text((ROOT / "examples" / "simulated.py").read_text())
+    assert load_config(config).mqtt is not None
+    return config
+
+
+async def test_serve_with_an_mqtt_table_publishes_retained_values(
+    mosquitto: Mosquitto, site_config: Path
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "wot_labthing", "serve", str(site_config), "--port", "0", "--no-mdns"),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            await client.subscribe("bench1/stage/properties/position", qos=1)
+            # the servient publishes the current value once it has started (retained)
+            message = await asyncio.wait_for(anext(aiter(client.messages)), 60)
+        assert str(message.topic) == "bench1/stage/properties/position"
+        assert isinstance(message.payload, bytes)
+        assert json.loads(message.payload) == [0, 0, 0]
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 20)

@@ -1,0 +1,11 @@
+"""The MQTT binding: publishes property changes, events and run updates to a broker.
+
+Only this package imports ``aiomqtt``. Like the HTTP binding it uses nothing
+but the servient's protocol-neutral API (``tests/http/test_layering.py``).
+"""
+
+from __future__ import annotations
+
+from .binding import MqttBinding, MqttSettings, parse_broker_url
+
+__all__ = ["MqttBinding", "MqttSettings", "parse_broker_url"]

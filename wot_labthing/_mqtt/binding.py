@@ -1,0 +1,507 @@
+"""Publishing a servient's changes to an MQTT broker, and the MQTT forms of its TDs.
+
+Topics, under a configurable prefix (default ``wot``)::
+
+    {prefix}/{thing}/properties/{name}       observable property values, retained
+    {prefix}/{thing}/events/{name}           event data
+    {prefix}/{thing}/actions/{name}/{id}     every update of one run (its record)
+
+Payloads are the same JSON the HTTP binding serves. Property values are
+retained so a new subscriber gets the current value at once; at start (and
+after a reconnect) the binding publishes every observable property's current
+value.
+
+The HTTP side never waits for the broker: changes go into a bounded outbox that
+one task publishes from. While the broker is away that task reconnects with
+back-off (``_backoff.py``); the outbox keeps the newest ``queue_size`` messages
+and counts (and logs) the oldest it had to drop. After a reconnect the retained
+value of every property is published again (a restarted broker without
+persistence has lost them), then the outbox in order.
+
+TD forms follow the W3C WoT Binding Templates MQTT vocabulary (``mqv:``). The
+topic is in the href path (``mqtt://broker:1883/wot/lamp/properties/on``), the
+only shape node-wot's ``@node-wot/binding-mqtt`` 0.8.16 follows, and repeated
+as ``mqv:filter`` for consumers of the newer template, which reads the topic
+from there (both coexist: node-wot prefers the path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import ssl
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlsplit
+
+import aiomqtt
+
+from .._backoff import backoff_delay
+from .._errors import ConfigError, WotLabthingError
+from .._jsonutil import dumps
+
+if TYPE_CHECKING:
+    from .._events import Subscription
+    from .._lifecycle import Endpoint
+    from .._servient import Servient
+
+__all__ = ["MQV_CONTEXT", "MqttBinding", "MqttSettings", "parse_broker_url"]
+
+_log = logging.getLogger(__name__)
+
+#: The namespace of the Binding Templates MQTT vocabulary, as the template gives it.
+MQV_CONTEXT = {"mqv": "http://www.example.org/mqtt-binding#"}
+_TABLES = {"property": "properties", "event": "events", "action": "actions"}
+_SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+#: Publishes in flight (sent, not yet acknowledged) at most.
+_WINDOW = 100
+
+
+@dataclass
+class MqttSettings:
+    """The config's ``[mqtt]`` table.
+
+    Attributes:
+        broker: ``mqtt://host:port`` (or ``mqtts://`` for TLS); user and password
+            may be given in the URL or below.
+        username: broker user, if the broker wants one.
+        password: its password.
+        prefix: the topic every Thing's topics start with.
+        qos: quality of service of every publish (0, 1 or 2).
+        queue_size: messages kept while the broker is away; the oldest are dropped.
+        reconnect_max: the longest wait, in seconds, between two reconnect attempts.
+        client_id: the MQTT client id (default: a random one).
+        public_broker: the broker URL put in TDs when consumers reach it under
+            another name than the servient does (default: ``broker``).
+    """
+
+    broker: str
+    username: str | None = None
+    password: str | None = None
+    prefix: str = "wot"
+    qos: int = 1
+    queue_size: int = 10_000
+    reconnect_max: float = 30.0
+    client_id: str | None = None
+    public_broker: str | None = None
+
+
+@dataclass(frozen=True)
+class _Broker:
+    scheme: str
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+    @property
+    def netloc(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def parse_broker_url(url: str, *, entry: str = "mqtt.broker") -> _Broker:
+    """Check ``mqtt://[user[:password]@]host[:port]`` and split it; ConfigError if malformed."""
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEMES or not parts.hostname:
+        raise ConfigError(
+            f"broker URL {url!r} must look like mqtt://host:port or mqtts://host:port",
+            entry=entry,
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(f"broker URL {url!r} must not have a path or query", entry=entry)
+    try:
+        port = parts.port or _SCHEMES[parts.scheme]
+    except ValueError:
+        raise ConfigError(f"broker URL {url!r} has an invalid port", entry=entry) from None
+    return _Broker(
+        parts.scheme,
+        parts.hostname,
+        port,
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password else None,
+    )
+
+
+def _topic_part(name: str) -> str:
+    """A Thing or affordance name as one topic level (no ``/``, ``+`` or ``#`` inside)."""
+    return quote(name, safe="-_.~")
+
+
+class MqttBinding:
+    """Publishes ``servient``'s observable properties, events and run updates to a broker.
+
+    It registers itself with the servient (opened after the Things, like
+    :class:`~wot_labthing.HttpServer`) and adds MQTT forms to the TDs the HTTP
+    binding serves.
+    """
+
+    def __init__(self, servient: Servient, settings: MqttSettings) -> None:
+        if settings.qos not in (0, 1, 2):
+            raise ConfigError("qos must be 0, 1 or 2", entry="mqtt.qos")
+        if settings.queue_size < 1:
+            raise ConfigError("queue_size must be at least 1", entry="mqtt.queue_size")
+        self.servient = servient
+        self.settings = settings
+        self.prefix = settings.prefix.strip("/")
+        self._broker: _Broker = parse_broker_url(settings.broker)
+        public = settings.public_broker or settings.broker
+        self._public: _Broker = parse_broker_url(public, entry="mqtt.public_broker")
+        self._outbox: deque[tuple[str, bytes, bool]] = deque()
+        self._inflight: deque[tuple[tuple[str, bytes, bool], asyncio.Future[None]]] = deque()
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._retained: dict[str, bytes] = {}
+        self._pumps: dict[str, list[asyncio.Task[None]]] = {}
+        self._subscriptions: dict[str, list[Subscription]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        #: Messages dropped from the full outbox since the binding was opened.
+        self.dropped = 0
+        self._dropped_reported = 0
+        #: Messages the broker has acknowledged (QoS > 0) or taken (QoS 0).
+        self.published = 0
+        #: Successful connections so far (the first one and every reconnect).
+        self.connections = 0
+        servient.add_binding(self)
+
+    # Binding ----------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """None: the broker, not this binding, is where consumers connect."""
+        return None
+
+    @property
+    def connected(self) -> bool:
+        """True while the binding holds a connection to the broker."""
+        return self._connected.is_set()
+
+    @property
+    def pending(self) -> int:
+        """Messages not yet acknowledged by the broker (queued or in flight)."""
+        return len(self._outbox) + len(self._inflight)
+
+    async def wait_connected(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Wait up to ``timeout`` seconds for a broker connection; True once connected."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def open(self, servient: Servient) -> None:
+        """Follow every Thing's changes and start publishing (the broker may come later)."""
+        if self._task is not None:
+            return
+        self.dropped = self._dropped_reported = 0
+        for name in list(servient.things):
+            self._follow(name)
+        servient.on_registry_change(self._on_registry_change)
+        self._task = asyncio.create_task(self._run(), name="wot-mqtt-publisher")
+        for name in list(servient.things):
+            self._spawn(name, self._publish_current(name))
+
+    async def close(self) -> None:
+        """Stop following, publish what is queued for a moment if connected, disconnect."""
+        self.servient.off_registry_change(self._on_registry_change)
+        for name in list(self._pumps):
+            await self._unfollow(name)
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if self.pending and self.connected:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), 2.0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if self._outbox:  # in-flight ones went back to the outbox
+            _log.warning("MQTT: %d messages not published at shutdown", len(self._outbox))
+            self._outbox.clear()
+        self._retained.clear()
+
+    # Topics and forms ---------------------------------------------------------
+
+    def topic(self, thing: str, kind: str, name: str, run: str | None = None) -> str:
+        """The topic of one affordance (``kind`` is ``property``, ``event`` or ``action``)."""
+        parts = [self.prefix, _topic_part(thing), _TABLES[kind], _topic_part(name)]
+        if run is not None:
+            parts.append(_topic_part(run))
+        return "/".join(part for part in parts if part)
+
+    def _form(self, topic: str, ops: list[str], *, retain: bool) -> dict[str, Any]:
+        broker = self._public
+        return {
+            "href": f"{broker.scheme}://{broker.netloc}/{topic}",
+            "op": ops,
+            "contentType": "application/json",
+            "mqv:controlPacket": "subscribe",
+            "mqv:filter": topic,
+            "mqv:qos": str(self.settings.qos),
+            "mqv:retain": retain,
+        }
+
+    def add_forms(self, thing: str, td: dict[str, Any]) -> None:
+        """Add a subscribe form to each observable property and each event of ``td``."""
+        instance = self.servient.things.get(thing)
+        if instance is None:
+            return
+        added = False
+        for name, described in (td.get("properties") or {}).items():
+            prop = instance.properties.get(name)
+            if prop is not None and prop.observable:
+                ops = ["observeproperty", "unobserveproperty"]
+                topic = self.topic(thing, "property", name)
+                described.setdefault("forms", []).append(self._form(topic, ops, retain=True))
+                added = True
+        for name, described in (td.get("events") or {}).items():
+            if name in instance.events:
+                ops = ["subscribeevent", "unsubscribeevent"]
+                topic = self.topic(thing, "event", name)
+                described.setdefault("forms", []).append(self._form(topic, ops, retain=False))
+                added = True
+        if added:
+            _add_context(td)
+
+    # Following the servient ---------------------------------------------------
+
+    def _on_registry_change(self, name: str, thing: object | None) -> None:
+        if self._task is None:
+            return
+        if thing is None:
+            self._spawn(name, self._unfollow(name))
+        else:
+            self._follow(name)
+            self._spawn(name, self._publish_current(name))
+
+    def _spawn(self, name: str, work: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(work)
+        self._pumps.setdefault(name, []).append(task)
+        task.add_done_callback(lambda done: self._forget(name, done))
+
+    def _forget(self, name: str, task: asyncio.Task[None]) -> None:
+        tasks = self._pumps.get(name)
+        if tasks is not None and task in tasks:
+            tasks.remove(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("MQTT: following Thing %r failed", name, exc_info=task.exception())
+
+    def _follow(self, name: str) -> None:
+        thing = self.servient.thing(name)
+        subscriptions = []
+        if any(prop.observable for prop in thing.properties.values()):
+            subscriptions.append(self.servient.observe_properties(name))
+        if thing.events:
+            subscriptions.append(self.servient.subscribe_events(name))
+        if thing.actions:
+            subscriptions.append(self.servient.subscribe_actions(name))
+        self._subscriptions[name] = subscriptions
+        for subscription in subscriptions:
+            self._spawn(name, self._pump(subscription))
+
+    async def _unfollow(self, name: str) -> None:
+        for subscription in self._subscriptions.pop(name, []):
+            subscription.close()
+        tasks = self._pumps.pop(name, [])
+        current = asyncio.current_task()
+        for task in tasks:
+            if task is not current:
+                task.cancel()
+        for task in tasks:
+            if task is not current:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _pump(self, subscription: Subscription) -> None:
+        """Move one subscription's messages into the outbox, in order."""
+        async for delivery in subscription:
+            message = delivery.message
+            if delivery.dropped:
+                self._count_dropped(delivery.dropped)
+            run = None
+            if message.kind == "action" and isinstance(message.data, dict):
+                run = str(message.data.get("id", ""))
+            topic = self.topic(message.thing, message.kind, message.name, run)
+            self._enqueue(topic, message.text.encode(), retain=message.kind == "property")
+
+    async def _publish_current(self, name: str) -> None:
+        """Publish every observable property's current value, retained (start and adds)."""
+        thing = self.servient.things.get(name)
+        if thing is None:
+            return
+        for prop_name, prop in thing.properties.items():
+            if not prop.observable or prop.write_only:
+                continue
+            topic = self.topic(name, "property", prop_name)
+            try:
+                value = await self.servient.read_property(name, prop_name)
+            except (WotLabthingError, OSError) as exc:
+                _log.info("MQTT: no initial value for %s.%s: %s", name, prop_name, exc)
+                continue
+            if topic not in self._retained:  # a change published meanwhile is newer
+                self._enqueue(topic, dumps(value).encode(), retain=True)
+
+    # The outbox and the connection -------------------------------------------
+
+    def _enqueue(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        if retain:
+            self._retained[topic] = payload
+        if len(self._outbox) >= self.settings.queue_size:
+            self._outbox.popleft()
+            self._count_dropped(1)
+        self._outbox.append((topic, payload, retain))
+        self._drained.clear()
+        self._wake.set()
+
+    def _count_dropped(self, count: int) -> None:
+        if self.dropped == self._dropped_reported:
+            _log.warning(
+                "MQTT: the outbox is full (%d messages) while the broker is away; "
+                "dropping the oldest messages",
+                self.settings.queue_size,
+            )
+        self.dropped += count
+
+    def _client(self) -> aiomqtt.Client:
+        broker = self._broker
+        tls = ssl.create_default_context() if broker.scheme == "mqtts" else None
+        client = aiomqtt.Client(
+            broker.host,
+            broker.port,
+            username=self.settings.username or broker.username,
+            password=self.settings.password or broker.password,
+            identifier=self.settings.client_id,
+            tls_context=tls,
+            keepalive=30,
+            timeout=10,
+            max_inflight_messages=_WINDOW,
+        )
+        client.pending_calls_threshold = _WINDOW  # a full window is normal, not a warning
+        return client
+
+    async def _run(self) -> None:
+        """Connect, publish, and reconnect with back-off for as long as the binding is open."""
+        for attempt in itertools.count():
+            try:
+                async with self._client() as client:
+                    self._connected.set()
+                    self.connections += 1
+                    if self.connections > 1 or attempt:
+                        _log.warning("MQTT: connected to %s again", self._broker.netloc)
+                    else:
+                        _log.info("MQTT: connected to %s", self._broker.netloc)
+                    if self.dropped > self._dropped_reported:
+                        _log.warning(
+                            "MQTT: %d messages were dropped while the broker was away",
+                            self.dropped - self._dropped_reported,
+                        )
+                        self._dropped_reported = self.dropped
+                    await self._serve(client)
+            except aiomqtt.MqttError as exc:
+                was_connected = self._connected.is_set()
+                self._connected.clear()
+                delay = backoff_delay(
+                    0 if was_connected else attempt, first=0.2, maximum=self.settings.reconnect_max
+                )
+                _log.warning(
+                    "MQTT: broker %s unreachable (%s); retrying in %.1f s",
+                    self._broker.netloc,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+            finally:
+                self._connected.clear()
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Publish until the connection breaks (noticed by the message reader)."""
+        tasks = [
+            asyncio.create_task(self._watch(client)),
+            asyncio.create_task(self._publish(client)),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await task
+        for task in done:
+            task.result()  # the MqttError that ended the connection
+
+    async def _watch(self, client: aiomqtt.Client) -> None:
+        async for _ in client.messages:  # raises MqttError when the connection is lost
+            pass
+        raise aiomqtt.MqttError("the broker closed the connection")
+
+    async def _publish(self, client: aiomqtt.Client) -> None:
+        """Republish the retained values, then the outbox, up to ``_WINDOW`` unacknowledged.
+
+        Publishes are started in order (the wire keeps it) without waiting for each
+        acknowledgement, so throughput is not one broker round trip per message.
+        Unacknowledged messages go back to the front of the outbox when the
+        connection breaks, to be published again after the reconnect. A slow
+        acknowledgement (a broker busy fanning out) is waited for without limit:
+        a dead connection is noticed by the keepalive, not by a publish timeout.
+        """
+        pending = {topic for topic, _, _ in self._outbox}
+        for topic, payload in list(self._retained.items()):
+            if topic not in pending:
+                await client.publish(topic, payload, qos=self.settings.qos, retain=True)
+        window = self._inflight
+        try:
+            while True:
+                while self._outbox and len(window) < _WINDOW:
+                    item = self._outbox.popleft()
+                    publish = client.publish(
+                        item[0], item[1], qos=self.settings.qos, retain=item[2], timeout=math.inf
+                    )
+                    window.append((item, asyncio.ensure_future(publish)))
+                if not window:
+                    self._drained.set()
+                self._wake.clear()
+                waiters: set[asyncio.Future[Any]] = set()
+                if len(window) < _WINDOW:
+                    waiters.add(asyncio.ensure_future(self._wake.wait()))
+                if window:
+                    waiters.add(window[0][1])
+                try:
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        if not any(waiter is task for _, task in window):
+                            waiter.cancel()
+                while window and window[0][1].done():
+                    _, task = window.popleft()
+                    task.result()  # MqttError: the connection is gone
+                    self.published += 1
+        finally:
+            for item, task in reversed(window):
+                if task.done() and not task.cancelled() and task.exception() is None:
+                    self.published += 1
+                    continue
+                task.cancel()
+                self._outbox.appendleft(item)
+            window.clear()
+
+
+def _add_context(td: dict[str, Any]) -> None:
+    """Declare the ``mqv`` prefix in ``td``'s ``@context`` (once)."""
+    context = td.get("@context")
+    items = list(context) if isinstance(context, list) else [context] if context else []
+    for item in items:
+        if isinstance(item, dict) and "mqv" in item:
+            return
+    for item in items:
+        if isinstance(item, dict) and "@language" in item:
+            item.update(MQV_CONTEXT)
+            td["@context"] = items
+            return
+    items.append(dict(MQV_CONTEXT))
+    td["@context"] = items
