@@ -19,6 +19,7 @@ from httpx_sse import aconnect_sse
 import wot_labthing as wl
 
 from ..conftest import ROOT
+from ..waiting import DEADLINE
 from .conftest import Lab
 
 RUNS = 50
@@ -58,12 +59,19 @@ class Busy(wl.Thing):
 '''
 
 
-async def final_record(client: httpx.AsyncClient, href: str) -> dict[str, Any]:
-    """The last record a run's event stream delivers (it closes after the final one)."""
+async def final_record(
+    client: httpx.AsyncClient, href: str, connected: asyncio.Event | None = None
+) -> dict[str, Any]:
+    """The last record a run's event stream delivers (it closes after the final one).
+
+    ``connected`` is set once the stream's first event (the snapshot) arrived.
+    """
     last: dict[str, Any] = {}
     async with aconnect_sse(client, "GET", href + "/events") as source:
         async for event in source.aiter_sse():
             last = {**last, **json.loads(event.data)}
+            if connected is not None:
+                connected.set()
     return last
 
 
@@ -125,8 +133,15 @@ async def test_sigterm_with_many_running_sync_runs(tmp_path: Path) -> None:
                         break
                     await asyncio.sleep(0.05)
                 assert len(running) == RUNS + 1
-                followers = [asyncio.create_task(final_record(client, href)) for href in hrefs]
-                await asyncio.sleep(0.2)  # let the streams connect (each sends a snapshot)
+                connected = [asyncio.Event() for _ in hrefs]
+                followers = [
+                    asyncio.create_task(final_record(client, href, event))
+                    for href, event in zip(hrefs, connected, strict=True)
+                ]
+                # every stream connected (each sends a snapshot first) before the signal
+                await asyncio.wait_for(
+                    asyncio.gather(*(event.wait() for event in connected)), DEADLINE
+                )
                 signalled = time.monotonic()
                 process.send_signal(signal.SIGTERM)
                 # during the grace period new runs are refused with 503 and nothing is recorded

@@ -22,6 +22,8 @@ from things.simulators.dmm34401a import Dmm34401aSimulator
 from wot_labthing import LineSimulator, SimulatorEndpoint
 from wot_labthing._line_simulator import Reply
 
+from ..waiting import DEADLINE
+
 
 @dataclass
 class Rig:
@@ -178,13 +180,15 @@ def test_silent_meter_times_out_naming_the_command() -> None:
 
 
 def test_garbage_replies_are_instrument_errors() -> None:
+    # These simulators do reply: a reply timeout as long as any wait here, so a busy
+    # machine delaying the simulator's thread cannot turn a bad reply into a timeout.
     with SimulatorEndpoint(Garbage(), kind="pty") as endpoint:
-        dmm = Keysight34401A(endpoint.url, timeout=0.3)
+        dmm = Keysight34401A(endpoint.url, timeout=DEADLINE)
         with pytest.raises(wl.InstrumentError, match="garbled reply"):
             _ = dmm.identity
         dmm.close()
     with SimulatorEndpoint(Wrong(), kind="pty") as endpoint:
-        dmm = Keysight34401A(endpoint.url, timeout=0.3)
+        dmm = Keysight34401A(endpoint.url, timeout=DEADLINE)
         with pytest.raises(wl.InstrumentError, match="four comma-separated fields"):
             _ = dmm.identity
         with pytest.raises(wl.InstrumentError, match="unexpected reply to 'SYST:ERR\\?'"):

@@ -287,14 +287,16 @@ class _Follower:
         self.bar = bar
         self.drawing = threading.Event()
         self.drawing.set()
+        self._drawing_lock = threading.Lock()
         self.ended = threading.Event()
         self.failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="follow-run", daemon=True)
         self._thread.start()
 
     def _draw(self) -> None:
-        if self.bar is not None and self.drawing.is_set():
-            self.bar.update(self.handle.status, self.handle.progress)
+        with self._drawing_lock:  # never a bar over the question pause() makes room for
+            if self.bar is not None and self.drawing.is_set():
+                self.bar.update(self.handle.status, self.handle.progress)
 
     def _run(self) -> None:
         try:
@@ -308,9 +310,10 @@ class _Follower:
 
     def pause(self) -> None:
         """Stop drawing (a question is being asked) and end the bar's line."""
-        self.drawing.clear()
-        if self.bar is not None:
-            self.bar.end()
+        with self._drawing_lock:
+            self.drawing.clear()
+            if self.bar is not None:
+                self.bar.end()
 
     def resume(self) -> None:
         """Draw again."""

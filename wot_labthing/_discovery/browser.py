@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +152,41 @@ def _merge(found: list[tuple[DiscoveredThing, bool]]) -> list[DiscoveredThing]:
     return sorted(merged, key=lambda t: (t.title.casefold(), t.td_url))
 
 
+async def _close(
+    browser: AsyncServiceBrowser,
+    services: dict[str, asyncio.Task[None]],
+    zeroconf: AsyncZeroconf,
+) -> None:
+    if not browser.done:  # a second cancel fails an assertion in zeroconf
+        await browser.async_cancel()
+    for task in services.values():
+        task.cancel()
+    await asyncio.gather(*services.values(), return_exceptions=True)
+    await zeroconf.async_close()
+
+
+async def _to_the_end(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run ``cleanup`` in a task of its own and wait for it even if cancelled meanwhile.
+
+    zeroconf's close must not run in a task being cancelled: cancelling the browser
+    while it waits for zeroconf to start cancels zeroconf's shared "running" future,
+    and ``async_close`` then waits on that future, sees our task's pending
+    cancellation and gives up before awaiting its socket setup task, which is left
+    running with its sockets open. In a fresh task the same wait is ignored and the
+    close completes. A further cancellation is delivered once the close is done.
+    """
+    task = asyncio.get_running_loop().create_task(cleanup)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = cancelled or not task.done()
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
 async def discover(
     timeout: float = 3.0,  # noqa: ASYNC109 - the browse time is the point, not a cancel scope
     *,
@@ -198,12 +234,7 @@ async def discover(
             if services:
                 await asyncio.wait(services.values(), timeout=fetch_timeout)
         finally:  # also when discover() itself is cancelled
-            if not browser.done:  # a second cancel fails an assertion in zeroconf
-                await browser.async_cancel()
-            for task in services.values():
-                task.cancel()
-            await asyncio.gather(*services.values(), return_exceptions=True)
-            await zeroconf.async_close()
+            await _to_the_end(_close(browser, services, zeroconf))
         for task in services.values():
             if not task.cancelled() and task.exception() is not None:
                 _log.warning("discover: %s", task.exception())
