@@ -38,6 +38,22 @@ on that run (the run before measured 13.9 / 11.6 / 12.8 us): with the load varyi
 during the run this is not conclusive either way; rerun on a quiet machine before
 judging it. The server's own CPU per quick round trip is ~1.6-2.0 ms, most of it the
 HTTP stack (hypercorn, quart, routing, url building), not the action machinery.
+
+Rerun on the quiet machine (load average 2.3 falling to 1.5, nothing else running),
+2026-11-29 22:30 UTC, same code and defaults:
+
+    figure                                         wot-labthing     labthings-fastapi 0.3.0
+    quick round trip, sequential / concurrency 16  409/s / 379/s    52/s / 154/s (7.92x / 2.45x)
+    sync 2,000 wait(2): accepted / completed       3.1 s / 5.4 s    9.7 s / 12.3 s
+      completed after the last was accepted        2.3 s            2.6 s
+      failed, lost, peak RSS                       0, 0, 108 MiB    0, 0, 103 MiB
+    async 10,000 wait(2): accepted / completed     12.3 s / 14.5 s  106.9 s / 108.0 s
+      failed, lost, peak RSS                       0, 0, 107 MiB    0, 0, 145 MiB
+    per-update cost at 100 / 1,000 / 10,000        17.1 / 11.9 / 11.7 us (flat: no growth)
+    retained finished record (tracemalloc)         0.82 KiB
+
+Not met on the quiet run: the quick round trip at concurrency 16 (2.45x, goal 3x) and the
+sync 2,000 peak RSS (108 MiB against the peer's 103 MiB). Everything else is met.
 """
 
 from __future__ import annotations
