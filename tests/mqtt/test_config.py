@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -10,8 +11,10 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from wot_labthing._config import load_config, parse_config
+from wot_labthing._config import config_schema, load_config, parse_config
 from wot_labthing._errors import ConfigError
+from wot_labthing._mqtt import MqttSettings
+from wot_labthing._security import hash_secret
 
 from ..conftest import ROOT
 from .broker import Mosquitto
@@ -27,6 +30,36 @@ def test_the_mqtt_table_is_checked() -> None:
         parse_config({"mqtt": {"broker": "http://b"}})
     with pytest.raises(ConfigError, match="mqtt"):
         parse_config({"mqtt": {"prefix": "x"}})
+
+
+def test_invoke_actions_is_a_checked_key_off_by_default() -> None:
+    assert MqttSettings(broker="mqtt://b").invoke_actions is False
+    config = parse_config({"mqtt": {"broker": "mqtt://b", "invoke_actions": True}})
+    assert config.mqtt == {"broker": "mqtt://b", "invoke_actions": True}
+    with pytest.raises(ConfigError, match="mqtt"):
+        parse_config({"mqtt": {"broker": "mqtt://b", "invoke_actions": "yes"}})
+
+
+def test_the_mqtt_schema_has_every_setting() -> None:
+    """The hand-written ``[mqtt]`` schema and :class:`MqttSettings` name the same keys."""
+    table = config_schema()["properties"]["mqtt"]["properties"]
+    assert set(table) == {field.name for field in dataclasses.fields(MqttSettings)}
+
+
+def test_with_security_mqtt_invocations_need_a_broker_login() -> None:
+    """An MQTT invocation carries no HTTP credentials: an anonymous broker would bypass them."""
+    security = {"users": [{"name": "u", "role": "operator", "password_hash": hash_secret("pw")}]}
+    anonymous = {"broker": "mqtt://b", "invoke_actions": True}
+    with pytest.raises(ConfigError, match=r"mqtt\.invoke_actions.*username"):
+        parse_config({"security": security, "mqtt": anonymous})
+    for login in (
+        {**anonymous, "username": "servient", "password": "pw"},
+        {**anonymous, "broker": "mqtt://servient:pw@b"},
+    ):
+        assert parse_config({"security": security, "mqtt": login}).mqtt == login
+    assert parse_config({"mqtt": anonymous}).mqtt == anonymous  # nosec servient: the choice
+    publishing_only = {"broker": "mqtt://b"}
+    assert parse_config({"security": security, "mqtt": publishing_only}).mqtt == publishing_only
 
 
 @pytest.fixture
