@@ -254,3 +254,56 @@ async def test_things_added_later_are_subscribed_and_removed_ones_dropped(
         assert (done[0]["thing"], done[0]["output"]) == ("spare", 6)
         server.servient.remove("spare")
         await eventually(lambda: binding.invoke_topics == {INVOKE}, "the spare's topic dropped")
+
+
+class Adder(wl.Thing):
+    """A synchronous action: its answer is its output."""
+
+    @wl.action(synchronous=True)
+    async def add(self, a: int, b: int) -> int:
+        """``a + b``, after a moment."""
+        await asyncio.sleep(0.05)
+        return a + b
+
+
+async def test_a_synchronous_action_answers_its_requester_once_ended(
+    mosquitto: Mosquitto,
+) -> None:
+    servient = wl.Servient([Adder(name="adder")])
+    binding = MqttBinding(
+        servient, MqttSettings(broker=mosquitto.url, prefix="lab/a", invoke_actions=True)
+    )
+    async with (
+        servient,
+        aiomqtt.Client(
+            "127.0.0.1", mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5
+        ) as requester,
+    ):
+        assert await binding.wait_connected(10)
+        await eventually(lambda: binding.invoke_topics, "the invoke subscription")
+        await requester.subscribe("replies/adder", qos=1)
+        await requester.publish(
+            "lab/a/adder/actions/add",
+            b'{"a": 2, "b": 3}',
+            qos=1,
+            properties=_request("replies/adder", b"sum"),
+        )
+        async with asyncio.timeout(20):
+            message = await anext(aiter(requester.messages))
+        assert message.properties is not None
+        assert message.properties.CorrelationData == b"sum"
+        assert isinstance(message.payload, bytes)
+        record = json.loads(message.payload)
+        assert (record["status"], record["output"]) == ("completed", 5)
+
+
+async def test_our_client_keeps_invoking_over_http_next_to_the_mqtt_form(
+    mosquitto: Mosquitto,
+) -> None:
+    """It needs the answer (output, errors, a handle to cancel), which only HTTP gives."""
+    async with lamp_servient(mosquitto.url, invoke_actions=True) as (server, binding, _):
+        assert await binding.wait_connected(10)
+        await eventually(lambda: binding.invoke_topics, "the invoke subscription")
+        async with await wl.consume(server.url + "things/lamp") as lamp:
+            assert await lamp.invoke_action("flash", {"times": 2}) == 2
+        assert binding.invoker is not None and binding.invoker.received == 0

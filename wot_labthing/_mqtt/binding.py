@@ -62,6 +62,8 @@ _TABLES = {"property": "properties", "event": "events", "action": "actions"}
 _SCHEMES = {"mqtt": 1883, "mqtts": 8883}
 #: Publishes in flight (sent, not yet acknowledged) at most.
 _WINDOW = 100
+#: Incoming messages (invocations) waiting to be read at most; aiomqtt drops (and logs) more.
+_INCOMING = 1_000
 #: One message for the broker: topic, payload, retain, MQTT 5 properties (replies).
 _Outgoing = tuple[str, bytes, bool, Properties | None]
 
@@ -422,6 +424,7 @@ class MqttBinding:
             keepalive=30,
             timeout=10,
             max_inflight_messages=_WINDOW,
+            max_queued_incoming_messages=_INCOMING,
             # MQTT 5 carries a requester's response topic; publishing alone needs 3.1.1
             protocol=aiomqtt.ProtocolVersion.V5 if self.invoker else aiomqtt.ProtocolVersion.V311,
         )

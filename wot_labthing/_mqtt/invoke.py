@@ -39,6 +39,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,8 @@ _log = logging.getLogger(__name__)
 PROBLEMS = "problems"
 #: The longest topic MQTT allows, in UTF-8 bytes.
 _MAX_TOPIC = 65_535
+#: Seconds between two refusal warnings (a flood of bad messages must not flood the log).
+_WARN_EVERY = 1.0
 
 #: ``send(topic, payload, properties)``: hand a message to the binding's outbox.
 Send = Callable[[str, bytes, Properties | None], None]
@@ -102,6 +105,7 @@ class Invoker:
         self.invoked = 0
         self.refused = 0
         self.refusals: collections.Counter[str] = collections.Counter()
+        self._warned_at = -_WARN_EVERY
 
     def wanted(self) -> dict[str, tuple[str, str]]:
         """The invoke topic of every action of every exposed Thing."""
@@ -178,7 +182,17 @@ class Invoker:
         slug = str(problem["type"]).rsplit(":", 1)[-1]
         self.refused += 1
         self.refusals[slug] += 1
-        _log.warning("MQTT: invocation at %s refused: %s", topic, problem["detail"])
+        now = time.monotonic()
+        loud = now - self._warned_at >= _WARN_EVERY
+        if loud:
+            self._warned_at = now
+        _log.log(
+            logging.WARNING if loud else logging.DEBUG,
+            "MQTT: invocation at %s refused (%d so far): %s",
+            topic,
+            self.refused,
+            problem["detail"],
+        )
         if reply_to is not None:
             self._reply(reply_to, correlation, problem)
         elif topic in self.routes:  # only topics we subscribed to, never arbitrary ones
