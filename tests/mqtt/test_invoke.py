@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -186,7 +188,9 @@ async def test_an_mqtt5_requester_gets_the_run_or_the_problem_on_its_response_to
         assert problems == [], "a requester with a response topic gets its problem there"
 
 
-async def test_invoking_is_off_by_default_no_forms_no_subscription(tmp_path: Path) -> None:
+async def test_invoking_is_off_by_default_no_forms_no_subscription(
+    tmp_path: Path, assert_valid_td: Callable[[dict[str, Any]], None]
+) -> None:
     broker = Mosquitto(tmp_path, extra="sys_interval 1\n")
     await asyncio.to_thread(broker.start)
     try:
@@ -206,6 +210,7 @@ async def test_invoking_is_off_by_default_no_forms_no_subscription(tmp_path: Pat
                     async with lamp_servient(broker.url, **options) as (_, binding, client):
                         assert await binding.wait_connected(10)
                         td = (await client.get("/things/lamp")).json()
+                        assert_valid_td(td)
                         forms = td["actions"]["flash"]["forms"]
                         mqtt = [form for form in forms if form["href"].startswith("mqtt://")]
                         if enabled:
@@ -307,3 +312,75 @@ async def test_our_client_keeps_invoking_over_http_next_to_the_mqtt_form(
         async with await wl.consume(server.url + "things/lamp") as lamp:
             assert await lamp.invoke_action("flash", {"times": 2}) == 2
         assert binding.invoker is not None and binding.invoker.received == 0
+
+
+async def test_the_broker_acl_decides_who_may_invoke(tmp_path: Path) -> None:
+    """What guards MQTT invocations: the broker's users and ACL, not the servient."""
+    passwords, acl = tmp_path / "passwd", tmp_path / "acl"
+    # as root mosquitto drops to its own user, who cannot read pytest's tmp_path (0700);
+    # "user root" keeps it (and means nothing to a broker started by another user)
+    broker = Mosquitto(
+        tmp_path,
+        extra=f"user root\npassword_file {passwords}\nacl_file {acl}\n",
+    )
+    broker.config.write_text(
+        broker.config.read_text().replace("allow_anonymous true", "allow_anonymous false")
+    )
+    await asyncio.to_thread(_write_passwords, passwords, ("servient", "alice", "olga"))
+    acl.write_text(
+        "user servient\ntopic readwrite lab/#\n\n"
+        "user alice\ntopic read lab/#\ntopic write lab/+/+/actions/+\n\n"
+        "user olga\ntopic read lab/#\n"
+    )
+    await asyncio.to_thread(broker.start)
+    try:
+        login = {"username": "servient", "password": "servient-pw", "invoke_actions": True}
+        async with lamp_servient(broker.url, **login) as (_, binding, client):
+            assert binding.invoker is not None
+            await eventually(lambda: binding.invoke_topics == {INVOKE}, "subscribed")
+            for user, times in (("olga", 8), ("alice", 9)):  # in this order, one at a time
+                async with aiomqtt.Client(
+                    "127.0.0.1", broker.port, username=user, password=f"{user}-pw"
+                ) as publisher:
+                    await publisher.publish(INVOKE, json.dumps({"times": times}), qos=1)
+            # the broker routes each publish before acknowledging it: had olga's gone
+            # through, it would have reached the servient before alice's
+            done = await eventually(lambda: runs_of(client, "completed"), "alice's run")
+            assert [run["input"] for run in done] == [{"times": 9}]
+            assert (binding.invoker.received, binding.invoker.invoked) == (1, 1)
+    finally:
+        await asyncio.to_thread(broker.stop)
+
+
+def _write_passwords(path: Path, users: tuple[str, ...]) -> None:
+    """A mosquitto password file: each user's password is ``{user}-pw``."""
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:  # it ships in the same Debian package as the broker
+        pytest.fail("mosquitto_passwd is missing although mosquitto is installed")
+    for index, user in enumerate(users):
+        flags = ["-b", "-c"] if index == 0 else ["-b"]
+        subprocess.run(
+            [tool, *flags, str(path), user, f"{user}-pw"], check=True, capture_output=True
+        )
+
+
+async def test_invoke_topics_are_subscribed_again_after_a_broker_restart(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path)
+    await asyncio.to_thread(broker.start)
+    try:
+        async with lamp_servient(broker.url, invoke_actions=True, reconnect_max=0.5) as (
+            _,
+            binding,
+            client,
+        ):
+            await eventually(lambda: binding.invoke_topics == {INVOKE}, "subscribed")
+            await asyncio.to_thread(broker.stop)
+            await eventually(lambda: not binding.connected, "the binding to notice")
+            assert binding.invoke_topics == frozenset()
+            await asyncio.to_thread(broker.start)
+            await eventually(lambda: binding.invoke_topics == {INVOKE}, "subscribed again", 20)
+            await publish(broker, (INVOKE, b'{"times": 7}'))
+            done = await eventually(lambda: runs_of(client, "completed"), "the run")
+            assert done[0]["output"] == 7
+    finally:
+        await asyncio.to_thread(broker.stop)

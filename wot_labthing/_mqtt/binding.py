@@ -464,7 +464,6 @@ class MqttBinding:
                 await asyncio.sleep(delay)
             finally:
                 self._connected.clear()
-                self.invoke_topics = frozenset()
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         """Publish until the connection breaks (noticed by the message reader)."""
@@ -482,6 +481,7 @@ class MqttBinding:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                     await task
+            self.invoke_topics = frozenset()  # the next connection subscribes again
         for task in done:
             task.result()  # the MqttError that ended the connection
 
@@ -502,19 +502,34 @@ class MqttBinding:
         raise aiomqtt.MqttError("the broker closed the connection")
 
     async def _keep_subscribed(self, client: aiomqtt.Client, invoker: Invoker) -> None:
-        """Subscribe to every action's invoke topic; follow Things added and removed."""
-        subscribed: set[str] = set()
+        """Subscribe to every action's invoke topic; follow Things added and removed.
+
+        A subscription the broker refuses (its ACL) is logged and not asked for
+        again on this connection.
+        """
+        asked: set[str] = set()
+        refused: set[str] = set()
         while True:
             self._registry_changed.clear()
             wanted = invoker.wanted()
             invoker.routes = wanted
-            for topic in sorted(wanted.keys() - subscribed):
-                await client.subscribe(topic, qos=self.settings.qos)
-                subscribed.add(topic)
-            for topic in sorted(subscribed - wanted.keys()):
-                await client.unsubscribe(topic)
-                subscribed.discard(topic)
-            self.invoke_topics = frozenset(subscribed)
+            for topic in sorted(wanted.keys() - asked):
+                granted = await client.subscribe(topic, qos=self.settings.qos)
+                asked.add(topic)
+                if granted and getattr(granted[0], "is_failure", False):
+                    refused.add(topic)
+                    _log.error(
+                        "MQTT: the broker refused the subscription to %s (%s); actions are not "
+                        "invoked there: check its ACL for the servient's user",
+                        topic,
+                        granted[0],
+                    )
+            for topic in sorted(asked - wanted.keys()):
+                if topic not in refused:
+                    await client.unsubscribe(topic)
+                asked.discard(topic)
+                refused.discard(topic)
+            self.invoke_topics = frozenset(asked - refused)
             await self._registry_changed.wait()
 
     async def _publish(self, client: aiomqtt.Client) -> None:
