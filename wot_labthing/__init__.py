@@ -64,7 +64,15 @@ if TYPE_CHECKING:  # the lazily loaded names, for type checkers and IDEs
         consume,
         consume_sync,
     )
-    from ._discovery import DiscoveredThing, MdnsAdvertising, discover, discover_sync
+    from ._discovery import (
+        DiscoveredDirectory,
+        DiscoveredThing,
+        MdnsAdvertising,
+        discover,
+        discover_directories,
+        discover_directories_sync,
+        discover_sync,
+    )
     from ._http import HttpServer
     from ._line_simulator import LineSimulator, SimulatorEndpoint
 
@@ -79,9 +87,12 @@ _LAZY = {
     "SyncSubscription": "._consumed",
     "consume": "._consumed",
     "consume_sync": "._consumed",
+    "DiscoveredDirectory": "._discovery",
     "DiscoveredThing": "._discovery",
     "MdnsAdvertising": "._discovery",
     "discover": "._discovery",
+    "discover_directories": "._discovery",
+    "discover_directories_sync": "._discovery",
     "discover_sync": "._discovery",
     "HttpServer": "._http",
     "LineSimulator": "._line_simulator",
@@ -99,6 +110,7 @@ __all__ = [
     "Credentials",
     "DefinitionError",
     "DisconnectedError",
+    "DiscoveredDirectory",
     "DiscoveredThing",
     "HttpServer",
     "InputError",
@@ -133,6 +145,8 @@ __all__ = [
     "current_invocation",
     "current_task",
     "discover",
+    "discover_directories",
+    "discover_directories_sync",
     "discover_sync",
     "event",
     "find_serial_port",
