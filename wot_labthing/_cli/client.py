@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .._consumed.directory import FoundThing, find_things, pick_thing
+from .._consumed.directory import FoundThing, ThingQuery, find_things, pick_thing
 from .._consumed.security import Credentials
 from .._consumed.sync import Portal, SyncActionHandle, SyncConsumedThing
 from .._consumed.thing import ConsumedThing
@@ -139,7 +139,7 @@ class _Session:
         self.client: httpx.AsyncClient | None = None
         self.thing: SyncConsumedThing | None = None
 
-    def find(self) -> list[FoundThing]:
+    def find(self, query: ThingQuery | None = None) -> list[FoundThing]:
         async def run() -> list[FoundThing]:
             self.client = httpx.AsyncClient(trust_env=False, verify=_verify(self.args))
             return await find_things(
@@ -148,6 +148,7 @@ class _Session:
                 credentials=self.credentials,
                 timeout=self.args.timeout,
                 discovery_timeout=self.args.discover_timeout,
+                query=query,
             )
 
         return self.portal.call(run())
@@ -424,8 +425,10 @@ def format_things(found: list[FoundThing]) -> str:
 
 
 def _things(args: argparse.Namespace) -> int:
+    query = ThingQuery(title=args.title, type=args.type)
+
     def work(session: _Session) -> int:
-        found = session.find()
+        found = session.find(query or None)
         if args.json:
             listing = [
                 {
@@ -443,7 +446,8 @@ def _things(args: argparse.Namespace) -> int:
         elif found:
             print(format_things(found))
         else:
-            print(f"{args.url} offers no Things", file=sys.stderr)
+            matching = " matching the search" if query else ""
+            print(f"{args.url} offers no Things{matching}", file=sys.stderr)
         return 0 if found else 1
 
     return _run(args, work)

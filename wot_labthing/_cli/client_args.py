@@ -129,4 +129,10 @@ def add_client_commands(commands: Any) -> None:
         "things", parents=[common], help="list the Things a servient or directory offers"
     )
     things.add_argument("--json", action="store_true", help="print JSON")
+    things.add_argument(
+        "--title", metavar="TEXT", help="only Things whose title contains TEXT (any case)"
+    )
+    things.add_argument(
+        "--type", metavar="TYPE", help="only Things with TYPE among their @type values"
+    )
     things.set_defaults(handler=_runs("_things"))
