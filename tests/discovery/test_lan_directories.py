@@ -119,6 +119,15 @@ def test_our_advertisement_is_found_by_a_registrar_and_the_cli(lan: Lan, tmp_pat
         read_only = [d for d in directories if not d["writable"]]
         assert f"http://{lan.server_ip}:8090/.well-known/wot" in [d["td_url"] for d in read_only]
 
+        # the things command without a URL lists (and searches) the directory it finds
+        search = lan.run(
+            lan.client,
+            [sys.executable, "-m", "wot_labthing", "things", "--title", "LAMP", "--json"],
+        )
+        assert search.returncode == 0, search.stderr
+        assert sorted(t["title"] for t in json.loads(search.stdout)) == ["Bench lamp", "Lab lamp"]
+        assert f"at {tdd_url}" in search.stderr
+
         # a clean stop deletes the bench's TD from the directory it found
         assert client.stop() == 0
         until(lambda: "Bench lamp" not in titles_in(lan, tdd_url), "the deletion", 30)

@@ -103,7 +103,7 @@ def _netrc_credentials(args: argparse.Namespace) -> Credentials | None:
         if not default.is_file():
             return None
         path = str(default)
-    host = urlsplit(args.url).hostname if "://" in args.url else None
+    host = urlsplit(args.url).hostname if args.url and "://" in args.url else None
     if host is None:
         return None
     try:
@@ -142,6 +142,8 @@ class _Session:
     def find(self, query: ThingQuery | None = None) -> list[FoundThing]:
         async def run() -> list[FoundThing]:
             self.client = httpx.AsyncClient(trust_env=False, verify=_verify(self.args))
+            if self.args.url is None:
+                return await self._on_the_lan(self.client, query)
             return await find_things(
                 self.args.url,
                 client=self.client,
@@ -152,6 +154,37 @@ class _Session:
             )
 
         return self.portal.call(run())
+
+    async def _on_the_lan(
+        self, client: httpx.AsyncClient, query: ThingQuery | None
+    ) -> list[FoundThing]:
+        """The Things of every TD Directory announced on the LAN (each Thing once)."""
+        from .._discovery import discover_directories
+
+        wait = self.args.discover_timeout
+        directories = [d for d in await discover_directories(wait) if d.url is not None]
+        if not directories:
+            raise ConsumerError(
+                f"no TD Directory announced on the LAN within {wait:g} s"
+                " (_directory._sub._wot._tcp); give its URL"
+            )
+        found: list[FoundThing] = []
+        seen: set[str] = set()
+        for directory in directories:
+            assert directory.url is not None
+            print(f"directory: {directory.title} at {directory.url}", file=sys.stderr)
+            for thing in await find_things(
+                directory.url,
+                client=client,
+                credentials=self.credentials,
+                timeout=self.args.timeout,
+                query=query,
+            ):
+                key = str(thing.td.get("id") or thing.td_url)
+                if key not in seen:
+                    seen.add(key)
+                    found.append(thing)
+        return found
 
     def open(self, kinds: tuple[str, ...], name: str) -> tuple[SyncConsumedThing, str]:
         """The Thing that has ``name`` (as the first of ``kinds`` that fits) and that kind."""
@@ -447,7 +480,8 @@ def _things(args: argparse.Namespace) -> int:
             print(format_things(found))
         else:
             matching = " matching the search" if query else ""
-            print(f"{args.url} offers no Things{matching}", file=sys.stderr)
+            where = args.url or "the LAN's TD Directories"
+            print(f"{where} offers no Things{matching}", file=sys.stderr)
         return 0 if found else 1
 
     return _run(args, work)
