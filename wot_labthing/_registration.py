@@ -25,7 +25,9 @@ With ``discover = true`` instead of a ``url``, the registrar first looks for a
 directory on the LAN (DNS-SD ``_directory._sub._wot._tcp``, WoT Discovery 6.3)
 and registers with the first one that takes registrations; the servient serves
 meanwhile, and the browse goes on (zeroconf re-queries with back-off, and a
-directory announced later is heard at once) until one is found.
+directory announced later is heard at once) until one is found. After
+``REDISCOVER_AFTER`` consecutive failures there it looks again: the first
+directory whose TD answers (the same one back, or another) takes over.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["DirectoryRegistrar", "DirectorySettings"]
 
 _log = logging.getLogger(__name__)
+#: Consecutive failures after which a directory found on the LAN is looked for again.
+REDISCOVER_AFTER = 3
 _WILDCARDS = ("0.0.0.0", "::", "")
 TD_JSON = "application/td+json"
 
@@ -221,6 +225,15 @@ class DirectoryRegistrar:
                         delay,
                     )
                 self.last_error = str(exc) or type(exc).__name__
+                if self.settings.discover and attempt % REDISCOVER_AFTER == 0:
+                    # found on the LAN: it may have gone, or another taken its place
+                    _log.warning(
+                        "directory %s: %d failures; looking on the LAN again", self.url, attempt
+                    )
+                    self.registered.clear()
+                    self.url = ""
+                    await self._discover()
+                    continue
             else:
                 if attempt:
                     _log.info("directory %s: registered again", self.url)
