@@ -34,3 +34,30 @@ def test_only_an_http_directory_can_be_announced() -> None:
         DirectoryAdvertising("tdd.lab:5000")
     announced = DirectoryAdvertising("http://tdd.lab:5000")
     assert (announced.port, announced.title) == (5000, "TD Directory at tdd.lab:5000")
+
+
+def test_the_directory_table_shows_where_to_register_or_read_only() -> None:
+    from wot_labthing._cli.discover import format_directories
+    from wot_labthing._discovery import DiscoveredDirectory
+
+    table = format_directories(
+        [
+            DiscoveredDirectory("Lab TDD", "http://10.0.0.7:5000/", "http://10.0.0.7:5000"),
+            DiscoveredDirectory("wot-labthing on bench1", "http://10.0.0.5:8080/.well-known/wot"),
+        ]
+    ).splitlines()
+    assert table[0].split() == ["TITLE", "TD", "URL", "REGISTER", "AT"]
+    assert table[1].split()[-1] == "http://10.0.0.7:5000"
+    assert table[2].endswith("read-only")
+
+
+async def test_a_loopback_directory_is_not_announced_to_the_lan(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import wot_labthing as wl
+
+    announcement = DirectoryAdvertising("http://127.0.0.1:5000")
+    await announcement.open(wl.Servient([]), [])
+    assert announcement.name is None and announcement._zeroconf is None
+    assert "not an address other hosts can reach" in caplog.text
+    await announcement.close()  # idempotent, nothing to withdraw
