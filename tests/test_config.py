@@ -211,3 +211,18 @@ def test_the_scale_out_example_takes_its_site_from_the_environment(
     assert config.directories == [{"url": "http://tdd.lab:5000", "ttl": 300}]
     assert config.mqtt == {"broker": "mqtt://broker.lab:1883", "prefix": "lab/bench1", "qos": 1}
     assert [thing.thing_name for thing in build_things(config)] == ["stage", "meter"]
+
+
+def test_a_directory_entry_names_a_url_or_asks_to_discover_one() -> None:
+    discover = parse_config({"directories": [{"discover": True, "ttl": 60}]})
+    assert discover.directories == [{"discover": True, "ttl": 60}]
+    announced = parse_config({"directories": [{"url": "http://tdd:5000", "advertise": True}]})
+    assert announced.directories[0]["advertise"] is True
+    for entry in (
+        {"ttl": 60},  # neither
+        {"url": "http://tdd:5000", "discover": True},  # both
+        {"discover": True, "advertise": True},  # nothing to announce
+        {"discover": "yes"},
+    ):
+        with pytest.raises(wl.ConfigError, match="directories"):
+            parse_config({"directories": [entry]})

@@ -264,6 +264,8 @@ def parse_config(
         config.mqtt = dict(data["mqtt"])
         _check_mqtt_invocations(config.mqtt, config.security)
     config.directories = [dict(entry) for entry in data.get("directories", [])]
+    for index, entry in enumerate(config.directories):
+        _check_directory(entry, f"directories/{index}")
     return config
 
 
@@ -286,6 +288,21 @@ def _check_mqtt_invocations(mqtt: dict[str, Any], security: SecurityConfig) -> N
         "publish to the invoke topics in the broker's ACL)",
         entry="mqtt.invoke_actions",
     )
+
+
+def _check_directory(entry: dict[str, Any], where: str) -> None:
+    """A ``[[directories]]`` entry names a ``url`` or asks to ``discover`` one, not both."""
+    has_url, discover = "url" in entry, entry.get("discover", False)
+    if has_url == discover:
+        raise ConfigError(
+            "give either url (the directory's base URL) or discover = true (find one on the"
+            " LAN), not both"
+            if has_url
+            else "needs a url, or discover = true to find one on the LAN",
+            entry=where,
+        )
+    if entry.get("advertise", False) and not has_url:
+        raise ConfigError("advertise = true needs the directory's url", entry=where)
 
 
 def _parse_simulators(config: ServientConfig, entries: list[dict[str, Any]]) -> None:

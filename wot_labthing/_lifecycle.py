@@ -34,6 +34,10 @@ class Endpoint:
         port: the port it listens on.
         thing_path: the path of a Thing's TD, given the Thing's name.
         directory_path: the path of the servient's directory TD, if it serves one.
+        describe: the TD of a Thing (by name) exactly as this binding serves it from
+            a base URL (``http://host:port/``), built in-process: registrars take TDs
+            from here, so they need no credentials of their own (None when the
+            binding serves no TDs or the Thing is gone).
     """
 
     scheme: str
@@ -41,6 +45,7 @@ class Endpoint:
     port: int
     thing_path: Callable[[str], str]
     directory_path: str | None = None
+    describe: Callable[[str, str], dict[str, Any] | None] | None = None
 
 
 @runtime_checkable

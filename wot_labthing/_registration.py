@@ -14,10 +14,20 @@ A directory that is down or refuses a TD is logged and retried with back-off
 (``_backoff.py``) while the servient keeps serving; registration runs in its own
 task and never delays start-up.
 
-The TDs are the ones the servient serves: the registrar reads them from the HTTP
-binding's endpoint (so they carry every binding's forms), asking with ``Host`` set
-to the host name consumers should use (``public_host``; default: the bound address,
-or this machine's name when bound to a wildcard).
+The TDs are the ones the servient serves: the registrar asks the HTTP binding's
+endpoint to describe each Thing in-process (``Endpoint.describe``), as served
+from the host name consumers should use (``public_host``; default: the bound
+address, or this machine's name when bound to a wildcard). So they carry every
+binding's forms and the ``[security]`` definitions, and the registrar needs no
+credentials of the servient's own.
+
+With ``discover = true`` instead of a ``url``, the registrar first looks for a
+directory on the LAN (DNS-SD ``_directory._sub._wot._tcp``, WoT Discovery 6.3)
+and registers with the first one that takes registrations; the servient serves
+meanwhile, and the browse goes on (zeroconf re-queries with back-off, and a
+directory announced later is heard at once) until one is found. After
+``REDISCOVER_AFTER`` consecutive failures there it looks again: the first
+directory whose TD answers (the same one back, or another) takes over.
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["DirectoryRegistrar", "DirectorySettings"]
 
 _log = logging.getLogger(__name__)
+#: Consecutive failures after which a directory found on the LAN is looked for again.
+REDISCOVER_AFTER = 3
 _WILDCARDS = ("0.0.0.0", "::", "")
 TD_JSON = "application/td+json"
 
@@ -54,6 +66,9 @@ class DirectorySettings:
 
     Attributes:
         url: the directory's base URL (its Things API is ``{url}/things``).
+        discover: no ``url``: find the directory on the LAN (DNS-SD).
+        advertise: announce the directory at ``url`` on the LAN (for servients
+            and clients with ``discover``), while this servient runs.
         ttl: seconds a registration lives without a heartbeat (``registration.ttl``).
         username: for HTTP basic authentication, with ``password``.
         password: see ``username``.
@@ -63,7 +78,9 @@ class DirectorySettings:
             directory that is down or refusing.
     """
 
-    url: str
+    url: str | None = None
+    discover: bool = False
+    advertise: bool = False
     ttl: int = 300
     username: str | None = None
     password: str | None = None
@@ -80,15 +97,32 @@ class DirectoryRegistrar:
     """Keeps the servient's TDs registered in one TD Directory while it serves."""
 
     def __init__(self, settings: DirectorySettings) -> None:
-        parts = urlsplit(settings.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if settings.url is None and not settings.discover:
             raise ConfigError(
-                f"directory URL {settings.url!r} must be an http(s) URL", entry="directories.url"
+                "a directory needs a url, or discover = true to find one on the LAN",
+                entry="directories",
             )
+        if settings.url is not None and settings.discover:
+            raise ConfigError(
+                "give a directory either a url or discover = true, not both",
+                entry="directories.discover",
+            )
+        if settings.advertise and settings.url is None:
+            raise ConfigError(
+                "advertise = true needs the directory's url", entry="directories.advertise"
+            )
+        if settings.url is not None:
+            parts = urlsplit(settings.url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(
+                    f"directory URL {settings.url!r} must be an http(s) URL",
+                    entry="directories.url",
+                )
         if settings.ttl < 2:
             raise ConfigError("ttl must be at least 2 seconds", entry="directories.ttl")
         self.settings = settings
-        self.url = settings.url.rstrip("/")
+        #: The directory's base URL; with ``discover``, "" until one is found.
+        self.url = (settings.url or "").rstrip("/")
         self._servient: Servient | None = None
         self._endpoint: Endpoint | None = None
         self._client: httpx.AsyncClient | None = None
@@ -110,7 +144,11 @@ class DirectoryRegistrar:
         """Start keeping ``servient``'s Things registered (returns at once)."""
         if self._task is not None:
             return
-        http = [endpoint for endpoint in endpoints if endpoint.scheme in ("http", "https")]
+        http = [
+            endpoint
+            for endpoint in endpoints
+            if endpoint.scheme in ("http", "https") and endpoint.describe is not None
+        ]
         if not http:
             _log.warning("directory %s: no HTTP binding to register TDs from", self.url)
             return
@@ -151,7 +189,26 @@ class DirectoryRegistrar:
     def _on_registry_change(self, name: str, thing: Thing | None) -> None:
         self._dirty.set()
 
+    async def _discover(self) -> None:
+        """Browse the LAN until a directory that takes registrations is found; use it."""
+        from ._discovery import watch_directories
+
+        _log.info("directory: looking for a TD Directory on the LAN (_directory._sub._wot._tcp)")
+        self.last_error = "no TD Directory found on the LAN yet"
+        found = watch_directories(retry_max=self.settings.retry_max)
+        async with contextlib.aclosing(found):
+            async for directory in found:
+                if directory.url is not None:
+                    self.url = directory.url.rstrip("/")
+                    _log.info(
+                        "directory: found %r at %s on the LAN", directory.title, directory.url
+                    )
+                    return
+                _log.info("directory: %s takes no registrations; looking on", directory.td_url)
+
     async def _run(self) -> None:
+        if not self.url:
+            await self._discover()
         attempt = 0
         while True:
             self._dirty.clear()
@@ -168,6 +225,15 @@ class DirectoryRegistrar:
                         delay,
                     )
                 self.last_error = str(exc) or type(exc).__name__
+                if self.settings.discover and attempt % REDISCOVER_AFTER == 0:
+                    # found on the LAN: it may have gone, or another taken its place
+                    _log.warning(
+                        "directory %s: %d failures; looking on the LAN again", self.url, attempt
+                    )
+                    self.registered.clear()
+                    self.url = ""
+                    await self._discover()
+                    continue
             else:
                 if attempt:
                     _log.info("directory %s: registered again", self.url)
@@ -192,7 +258,7 @@ class DirectoryRegistrar:
             _log.info("directory %s: removed %r", self.url, name)
         now = time.monotonic()
         for name in list(self._servient.things):
-            td = await self._fetch_td(name)
+            td = self._describe(name)
             if td is None:
                 continue
             known = self.registered.get(name)
@@ -205,23 +271,15 @@ class DirectoryRegistrar:
             if known is None:
                 _log.info("directory %s: registered %r as %s", self.url, name, td["id"])
 
-    async def _fetch_td(self, name: str) -> dict[str, Any] | None:
+    def _describe(self, name: str) -> dict[str, Any] | None:
         """The TD as the HTTP binding serves it to consumers at ``public_host``."""
-        assert self._endpoint is not None and self._client is not None
         endpoint = self._endpoint
+        assert endpoint is not None
+        describe = endpoint.describe
+        assert describe is not None
         host = endpoint.host
-        local = "127.0.0.1" if host in _WILDCARDS else host
         public = self.settings.public_host or (socket.gethostname() if host in _WILDCARDS else host)
-        path = endpoint.thing_path(name)
-        response = await self._client.get(
-            f"{endpoint.scheme}://{_bracket(local)}:{endpoint.port}{path}",
-            headers={"Host": f"{_bracket(public)}:{endpoint.port}"},
-        )
-        if response.status_code == 404:
-            return None  # removed meanwhile
-        response.raise_for_status()
-        td: dict[str, Any] = response.json()
-        return td
+        return describe(name, f"{endpoint.scheme}://{_bracket(public)}:{endpoint.port}/")
 
     async def _put(self, client: httpx.AsyncClient, td: dict[str, Any]) -> None:
         body = {**td, "registration": {"ttl": self.settings.ttl}}

@@ -115,7 +115,14 @@ def compose(config: ServientConfig, servient: Servient) -> Any:
         from .._registration import DirectoryRegistrar, DirectorySettings
 
         for entry in config.directories:
-            servient.add_registrar(DirectoryRegistrar(DirectorySettings(**entry)))
+            settings = DirectorySettings(**entry)
+            servient.add_registrar(DirectoryRegistrar(settings))
+            if settings.advertise and settings.url is not None:
+                from .._discovery import DirectoryAdvertising
+
+                servient.add_advertiser(
+                    DirectoryAdvertising(settings.url, allow_loopback=config.mdns_loopback)
+                )
     if config.mdns:
         try:
             from .._discovery import MdnsAdvertising

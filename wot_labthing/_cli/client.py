@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .._consumed.directory import FoundThing, find_things, pick_thing
+from .._consumed.directory import FoundThing, ThingQuery, find_things, pick_thing
 from .._consumed.security import Credentials
 from .._consumed.sync import Portal, SyncActionHandle, SyncConsumedThing
 from .._consumed.thing import ConsumedThing
@@ -103,7 +103,7 @@ def _netrc_credentials(args: argparse.Namespace) -> Credentials | None:
         if not default.is_file():
             return None
         path = str(default)
-    host = urlsplit(args.url).hostname if "://" in args.url else None
+    host = urlsplit(args.url).hostname if args.url and "://" in args.url else None
     if host is None:
         return None
     try:
@@ -139,18 +139,52 @@ class _Session:
         self.client: httpx.AsyncClient | None = None
         self.thing: SyncConsumedThing | None = None
 
-    def find(self) -> list[FoundThing]:
+    def find(self, query: ThingQuery | None = None) -> list[FoundThing]:
         async def run() -> list[FoundThing]:
             self.client = httpx.AsyncClient(trust_env=False, verify=_verify(self.args))
+            if self.args.url is None:
+                return await self._on_the_lan(self.client, query)
             return await find_things(
                 self.args.url,
                 client=self.client,
                 credentials=self.credentials,
                 timeout=self.args.timeout,
                 discovery_timeout=self.args.discover_timeout,
+                query=query,
             )
 
         return self.portal.call(run())
+
+    async def _on_the_lan(
+        self, client: httpx.AsyncClient, query: ThingQuery | None
+    ) -> list[FoundThing]:
+        """The Things of every TD Directory announced on the LAN (each Thing once)."""
+        from .._discovery import discover_directories
+
+        wait = self.args.discover_timeout
+        directories = [d for d in await discover_directories(wait) if d.url is not None]
+        if not directories:
+            raise ConsumerError(
+                f"no TD Directory announced on the LAN within {wait:g} s"
+                " (_directory._sub._wot._tcp); give its URL"
+            )
+        found: list[FoundThing] = []
+        seen: set[str] = set()
+        for directory in directories:
+            assert directory.url is not None
+            print(f"directory: {directory.title} at {directory.url}", file=sys.stderr)
+            for thing in await find_things(
+                directory.url,
+                client=client,
+                credentials=self.credentials,
+                timeout=self.args.timeout,
+                query=query,
+            ):
+                key = str(thing.td.get("id") or thing.td_url)
+                if key not in seen:
+                    seen.add(key)
+                    found.append(thing)
+        return found
 
     def open(self, kinds: tuple[str, ...], name: str) -> tuple[SyncConsumedThing, str]:
         """The Thing that has ``name`` (as the first of ``kinds`` that fits) and that kind."""
@@ -424,8 +458,10 @@ def format_things(found: list[FoundThing]) -> str:
 
 
 def _things(args: argparse.Namespace) -> int:
+    query = ThingQuery(title=args.title, type=args.type)
+
     def work(session: _Session) -> int:
-        found = session.find()
+        found = session.find(query or None)
         if args.json:
             listing = [
                 {
@@ -443,7 +479,9 @@ def _things(args: argparse.Namespace) -> int:
         elif found:
             print(format_things(found))
         else:
-            print(f"{args.url} offers no Things", file=sys.stderr)
+            matching = " matching the search" if query else ""
+            where = args.url or "the LAN's TD Directories"
+            print(f"{where} offers no Things{matching}", file=sys.stderr)
         return 0 if found else 1
 
     return _run(args, work)

@@ -40,13 +40,22 @@ def _runs(name: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(url_optional: bool = False) -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
-        "url",
-        metavar="URL",
-        help="a TD URL, a servient URL (http://host:port/) or a Thing's name to discover",
-    )
+    if url_optional:
+        parent.add_argument(
+            "url",
+            metavar="URL",
+            nargs="?",
+            help="a TD Directory's, servient's or TD URL, or a Thing's name to discover"
+            " (default: the TD Directories announced on the LAN)",
+        )
+    else:
+        parent.add_argument(
+            "url",
+            metavar="URL",
+            help="a TD URL, a servient URL (http://host:port/) or a Thing's name to discover",
+        )
     parent.add_argument(
         "--user", metavar="USER[:PASSWORD]", help=f"HTTP basic credentials (or ${PASSWORD_ENV})"
     )
@@ -66,7 +75,7 @@ def _common() -> argparse.ArgumentParser:
         "--discover-timeout",
         type=float,
         default=3.0,
-        help="seconds to browse the LAN when URL is a name (default 3)",
+        help="seconds to browse the LAN when URL is a name or absent (default 3)",
     )
     parent.add_argument(
         "--no-validate", action="store_true", help="use a TD even if it breaks the TD 1.1 schema"
@@ -126,7 +135,15 @@ def add_client_commands(commands: Any) -> None:
     observe.set_defaults(handler=_runs("_observe"))
 
     things = commands.add_parser(
-        "things", parents=[common], help="list the Things a servient or directory offers"
+        "things",
+        parents=[_common(url_optional=True)],
+        help="list (or search) the Things a servient or directory offers",
     )
     things.add_argument("--json", action="store_true", help="print JSON")
+    things.add_argument(
+        "--title", metavar="TEXT", help="only Things whose title contains TEXT (any case)"
+    )
+    things.add_argument(
+        "--type", metavar="TYPE", help="only Things with TYPE among their @type values"
+    )
     things.set_defaults(handler=_runs("_things"))

@@ -1,4 +1,4 @@
-"""The ``wot-labthing discover`` command: find WoT Things on the LAN and list them."""
+"""The ``wot-labthing discover`` command: find WoT Things (or TD Directories) on the LAN."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import json
 import sys
 from typing import TextIO
 
-from .._discovery import DiscoveredThing, discover_sync
+from .._discovery import (
+    DiscoveredDirectory,
+    DiscoveredThing,
+    discover_directories_sync,
+    discover_sync,
+)
 
-__all__ = ["discover_command", "format_table"]
+__all__ = ["directories_command", "discover_command", "format_directories", "format_table"]
 
 
 def _as_json(found: list[DiscoveredThing]) -> str:
@@ -64,6 +69,41 @@ def discover_command(timeout: float, as_json: bool, out: TextIO | None = None) -
         print(
             f"no WoT Things found in {timeout:g} s (mDNS on UDP port 5353; is the servient"
             " bound to a LAN address, and does a firewall drop multicast?)",
+            file=sys.stderr,
+        )
+    return 0 if found else 1
+
+
+def format_directories(found: list[DiscoveredDirectory]) -> str:
+    """Title, TD URL and the base URL to register with (or ``read-only``), one per line."""
+    rows = [("TITLE", "TD URL", "REGISTER AT")]
+    rows += [(d.title, d.td_url, d.url or "read-only") for d in found]
+    widths = [max(len(row[column]) for row in rows) for column in (0, 1)]
+    return "\n".join(
+        f"{title:<{widths[0]}}  {url:<{widths[1]}}  {base}".rstrip() for title, url, base in rows
+    )
+
+
+def directories_command(timeout: float, as_json: bool, out: TextIO | None = None) -> int:
+    """``discover --directories``: the TD Directories advertised; 1 if none was found.
+
+    With ``as_json``: a JSON array of objects with ``title``, ``td_url``, ``url``
+    (the base URL to register with and search, null for a read-only directory)
+    and ``writable``.
+    """
+    out = out or sys.stdout
+    found = discover_directories_sync(timeout)
+    if as_json:
+        listing = [
+            {"title": d.title, "td_url": d.td_url, "url": d.url, "writable": d.writable}
+            for d in found
+        ]
+        print(json.dumps(listing, indent=2, ensure_ascii=False), file=out)
+    elif found:
+        print(format_directories(found), file=out)
+    else:
+        print(
+            f"no TD Directories found in {timeout:g} s (_directory._sub._wot._tcp over mDNS)",
             file=sys.stderr,
         )
     return 0 if found else 1

@@ -9,8 +9,10 @@ __all__ = ["add_extra_commands"]
 
 
 def _discover(args: argparse.Namespace) -> int:
-    from .discover import discover_command
+    from .discover import directories_command, discover_command
 
+    if args.directories:
+        return directories_command(args.timeout, args.json)
     return discover_command(args.timeout, args.json)
 
 
@@ -44,6 +46,11 @@ def add_extra_commands(commands: Any) -> None:
     discover = commands.add_parser("discover", help="find WoT Things on the LAN (DNS-SD)")
     discover.add_argument("--timeout", type=float, default=3.0, help="seconds to browse")
     discover.add_argument("--json", action="store_true", help="print JSON")
+    discover.add_argument(
+        "--directories",
+        action="store_true",
+        help="list the TD Directories advertised (_directory._sub._wot._tcp) instead of Things",
+    )
     discover.set_defaults(handler=_discover)
     add_client_commands(commands)
     hashing = commands.add_parser(

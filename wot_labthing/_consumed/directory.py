@@ -7,23 +7,42 @@ Thing's name found by DNS-SD discovery; this module turns any of them into
 A directory TD (``@type: ThingDirectory``, or a ``things`` property) is read
 through its ``things`` property (a Domus TDD's: ``retrieveTDs``); a JSON array of
 TDs or of TD URLs (node-wot's root) is taken as the list.
+
+A :class:`ThingQuery` (title, ``@type``) narrows what is found. Its meaning is
+the client-side filter :meth:`ThingQuery.matches`, applied to every result
+however they were obtained; a directory whose TD offers SPARQL search
+(``searchSPARQL``, Domus TDD) is first asked for the TDs whose title could match,
+so only those are fetched. A directory without search (a servient's own
+``/things``), or whose search fails, is listed in full and filtered here.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
 from .._errors import ConsumerError, NotFoundError, RemoteError, TDError
 from .forms import singular
 from .security import Credentials
-from .thing import ConsumedThing, fetch_json
+from .thing import ConsumedThing, _bootstrap, fetch_json
 
-__all__ = ["FoundThing", "find_things", "is_url", "read_directory"]
+__all__ = [
+    "FoundThing",
+    "ThingQuery",
+    "find_things",
+    "is_url",
+    "read_directory",
+    "search_things",
+    "sparql_title_query",
+]
+
+_log = logging.getLogger(__name__)
 
 _HOST_PORT = re.compile(r"^[\w.-]+:\d+(/.*)?$|^\[[0-9a-fA-F:.%\w]+\]:\d+(/.*)?$")
 
@@ -39,6 +58,94 @@ class FoundThing:
     def title(self) -> str:
         """The TD's title."""
         return str(self.td.get("title", "?"))
+
+
+@dataclass(frozen=True)
+class ThingQuery:
+    """What to look for among TDs; an empty query matches every TD.
+
+    Attributes:
+        title: a part of the TD's ``title``, in any case ("lamp" matches
+            "Bench Lamp 2").
+        type: one of the TD's ``@type`` values, exactly as the TD writes it
+            ("saref:LightSwitch"). A Domus TDD adds ``Thing`` to every TD it stores.
+    """
+
+    title: str | None = None
+    type: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.title is not None or self.type is not None
+
+    def matches(self, td: dict[str, Any]) -> bool:
+        """Whether ``td`` is one the query asks for (the one definition of a match)."""
+        if self.title is not None:
+            title = td.get("title")
+            if not isinstance(title, str) or self.title.lower() not in title.lower():
+                return False
+        if self.type is not None:
+            types = td.get("@type")
+            if self.type not in (types if isinstance(types, list) else [types]):
+                return False
+        return True
+
+
+def sparql_title_query(title: str) -> str:
+    """A SPARQL query for the ids of TDs whose title contains ``title``, in any case.
+
+    ``title`` never enters the query as text a parser could misread: it is
+    lower-cased and percent-encoded (RFC 3986 unreserved characters only, as
+    SPARQL's ``ENCODE_FOR_URI``), and compared with the stored titles treated the
+    same way. Quotes, backslashes, braces or Unicode escapes in a title cannot end
+    the string literal. The comparison may admit a few extra TDs (a match across
+    an escape's digits); :meth:`ThingQuery.matches` removes them.
+    """
+    needle = quote(title.lower(), safe="-._~")
+    return (
+        "PREFIX td: <https://www.w3.org/2019/wot/td#>\n"
+        "SELECT DISTINCT ?id WHERE { GRAPH ?g { ?id td:title ?title ."
+        f' FILTER(CONTAINS(ENCODE_FOR_URI(LCASE(STR(?title))), "{needle}")) }} }}'
+    )
+
+
+def _search_form(td: dict[str, Any]) -> dict[str, Any] | None:
+    """The directory's SPARQL search form that takes the query as a POST body, if any."""
+    search = (td.get("properties") or {}).get("searchSPARQL")
+    forms = search.get("forms") if isinstance(search, dict) else None
+    for form in forms if isinstance(forms, list) else []:
+        if isinstance(form, dict) and form.get("htv:methodName") == "POST" and form.get("href"):
+            return form
+    return None
+
+
+async def _sparql_ids(
+    client: httpx.AsyncClient,
+    endpoint: str,
+    query: str,
+    credentials: Credentials | None,
+    request_timeout: float,
+) -> list[str] | None:
+    """The ``?id`` values the SPARQL search answers, or None if the search failed."""
+    headers = {
+        "Content-Type": "application/sparql-query",
+        "Accept": "application/sparql-results+json",
+    }
+    try:
+        response = await client.post(
+            endpoint, content=query, headers=headers, timeout=request_timeout
+        )
+        if response.status_code == 401:
+            auth = _bootstrap(response, credentials)
+            if auth:
+                response = await client.post(
+                    endpoint, content=query, headers=headers | auth, timeout=request_timeout
+                )
+        response.raise_for_status()
+        bindings = response.json()["results"]["bindings"]
+        return [str(row["id"]["value"]) for row in bindings]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        _log.info("search at %s failed (%s); filtering the full listing instead", endpoint, exc)
+        return None
 
 
 def is_url(text: str) -> bool:
@@ -76,17 +183,44 @@ async def read_directory(
     td: dict[str, Any],
     credentials: Credentials | None = None,
     request_timeout: float = 10.0,
+    query: ThingQuery | None = None,
 ) -> list[FoundThing]:
     """The Things a directory TD (fetched from ``url``) lists in its ``things`` property.
 
     The one directory parser: the CLI client and LAN discovery both use it. A
     listed TD's URL is the directory's ``item`` link that matches the TD's base;
     without one it is ``url`` (the TD is known only through the directory).
+    With a ``query``, only the TDs it matches (searched by the directory first
+    when it offers SPARQL search, see the module's docstring).
     """
     directory = ConsumedThing(
         td, url=url, client=client, credentials=credentials, timeout=request_timeout, strict=False
     )
     base = directory.base or url
+    items = {
+        urljoin(base, link["href"])
+        for link in td.get("links") or []
+        if isinstance(link, dict) and link.get("rel") == "item" and link.get("href")
+    }
+    form = _search_form(td)
+    if query is not None and query.title is not None and form is not None:
+        endpoint = urljoin(base, form["href"])
+        ids = await _sparql_ids(
+            client, endpoint, sparql_title_query(query.title), credentials, request_timeout
+        )
+        if ids is not None:
+            things = urljoin(base if base.endswith("/") else base + "/", "things/")
+            tds = await asyncio.gather(
+                *(
+                    fetch_json(client, things + quote(td_id, safe=""), request_timeout, credentials)
+                    for td_id in dict.fromkeys(ids)
+                )
+            )
+            return [
+                FoundThing(_item_url(entry, items, url), entry)
+                for entry in tds
+                if isinstance(entry, dict) and query.matches(entry)
+            ]
     try:
         listing = await directory.read_property(_listing_property(td))
     except RemoteError as exc:
@@ -97,12 +231,8 @@ async def read_directory(
             listing = await fetch_json(client, fallback, request_timeout, credentials)
         except (RemoteError, TDError):
             raise exc from None
-    items = {
-        urljoin(base, link["href"])
-        for link in td.get("links") or []
-        if isinstance(link, dict) and link.get("rel") == "item" and link.get("href")
-    }
-    return await _listing(client, url, listing, items, request_timeout, credentials)
+    found = await _listing(client, url, listing, items, request_timeout, credentials)
+    return [thing for thing in found if query is None or query.matches(thing.td)]
 
 
 async def _listing(
@@ -126,7 +256,11 @@ async def _listing(
 
 
 async def _at_url(
-    client: httpx.AsyncClient, url: str, credentials: Credentials | None, request_timeout: float
+    client: httpx.AsyncClient,
+    url: str,
+    credentials: Credentials | None,
+    request_timeout: float,
+    query: ThingQuery | None = None,
 ) -> list[FoundThing]:
     if "://" not in url:
         url = "http://" + url
@@ -147,7 +281,7 @@ async def _at_url(
         if isinstance(document, dict):
             if _is_directory(document):
                 return await read_directory(
-                    client, candidate, document, credentials, request_timeout
+                    client, candidate, document, credentials, request_timeout, query
                 )
             return [FoundThing(candidate, document)]
         if isinstance(document, list) and document:
@@ -164,10 +298,15 @@ async def find_things(
     credentials: Credentials | None = None,
     timeout: float = 10.0,  # noqa: ASYNC109 - per request, given to httpx
     discovery_timeout: float = 3.0,
+    query: ThingQuery | None = None,
 ) -> list[FoundThing]:
-    """The Things ``where`` (a TD URL, servient URL or discoverable name) leads to."""
+    """The Things ``where`` (a TD URL, servient URL or discoverable name) leads to.
+
+    With a ``query``, only those it matches (see :class:`ThingQuery`).
+    """
     if is_url(where):
-        return await _at_url(client, where, credentials, timeout)
+        at_url = await _at_url(client, where, credentials, timeout, query)
+        return [thing for thing in at_url if query is None or query.matches(thing.td)]
     from .._discovery import discover
 
     found = await discover(discovery_timeout)
@@ -175,8 +314,11 @@ async def find_things(
     matches = [
         FoundThing(thing.td_url, thing.td)
         for thing in found
-        if thing.title.casefold() == wanted
-        or thing.td_url.rstrip("/").rsplit("/", 1)[-1].casefold() == wanted
+        if (
+            thing.title.casefold() == wanted
+            or thing.td_url.rstrip("/").rsplit("/", 1)[-1].casefold() == wanted
+        )
+        and (query is None or query.matches(thing.td))
     ]
     if not matches:
         seen = ", ".join(sorted({thing.title for thing in found})) or "nothing"
@@ -187,6 +329,37 @@ async def find_things(
             name=where,
         )
     return matches
+
+
+async def search_things(
+    where: str,
+    *,
+    title: str | None = None,
+    type: str | None = None,
+    credentials: Credentials | None = None,
+    client: httpx.AsyncClient | None = None,
+    timeout: float = 10.0,  # noqa: ASYNC109 - per request, given to httpx
+) -> list[FoundThing]:
+    """The Things at ``where`` whose title contains ``title`` and whose ``@type`` has ``type``.
+
+    ``where`` is a TD Directory's URL (a Domus TDD, searched with SPARQL), a
+    servient's URL (its directory is listed and filtered) or a TD URL. Title
+    matching ignores case; ``type`` must equal one ``@type`` value. Without
+    either, every Thing there.
+    """
+    own = client is None
+    http = client or httpx.AsyncClient(trust_env=False)
+    try:
+        return await find_things(
+            where,
+            client=http,
+            credentials=credentials,
+            timeout=timeout,
+            query=ThingQuery(title=title, type=type),
+        )
+    finally:
+        if own:
+            await http.aclose()
 
 
 def pick_thing(found: list[FoundThing], kind: str, name: str, where: str) -> FoundThing:

@@ -17,12 +17,20 @@ from typing import Any, TypeVar
 from anyio.from_thread import start_blocking_portal
 
 from .actions import ActionHandle
+from .directory import FoundThing, search_things
 from .observe import Subscription
 from .security import Credentials
 from .thing import DEFAULT_TIMEOUT, ConsumedThing, consume
 from .transport import NO_BODY
 
-__all__ = ["Portal", "SyncActionHandle", "SyncConsumedThing", "SyncSubscription", "consume_sync"]
+__all__ = [
+    "Portal",
+    "SyncActionHandle",
+    "SyncConsumedThing",
+    "SyncSubscription",
+    "consume_sync",
+    "search_things_sync",
+]
 
 T = TypeVar("T")
 
@@ -318,3 +326,21 @@ def consume_sync(
         portal.close()
         raise
     return SyncConsumedThing(portal, thing)
+
+
+def search_things_sync(
+    where: str,
+    *,
+    title: str | None = None,
+    type: str | None = None,
+    credentials: Credentials | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[FoundThing]:
+    """:func:`~wot_labthing.search_things` for blocking code."""
+    portal = Portal()
+    try:
+        return portal.call(
+            search_things(where, title=title, type=type, credentials=credentials, timeout=timeout)
+        )
+    finally:
+        portal.close()

@@ -3,7 +3,8 @@
 The only package that imports zeroconf: ``names`` (service types, instance
 names, addresses), ``advertiser`` (:class:`Advertiser`, and
 :class:`MdnsAdvertising`, the servient's advertiser) and ``browser``
-(:func:`discover`).
+(:func:`discover`), ``directories`` (TD Directories: :func:`discover_directories`,
+:func:`watch_directories`, and :class:`DirectoryAdvertising` to announce one).
 
 Advertised, per WoT Discovery 1.0 section 6.3:
 
@@ -25,6 +26,13 @@ from __future__ import annotations
 
 from .advertiser import Advertiser, MdnsAdvertising, ThingRecord
 from .browser import DiscoveredThing, discover, discover_sync
+from .directories import (
+    DirectoryAdvertising,
+    DiscoveredDirectory,
+    discover_directories,
+    discover_directories_sync,
+    watch_directories,
+)
 from .names import (
     DIRECTORY_TYPE,
     LEGACY_TYPE,
@@ -38,11 +46,16 @@ __all__ = [
     "LEGACY_TYPE",
     "WOT_TYPE",
     "Advertiser",
+    "DirectoryAdvertising",
+    "DiscoveredDirectory",
     "DiscoveredThing",
     "MdnsAdvertising",
     "ThingRecord",
     "advertised_addresses",
     "discover",
+    "discover_directories",
+    "discover_directories_sync",
     "discover_sync",
     "instance_name",
+    "watch_directories",
 ]

@@ -28,6 +28,7 @@ from . import routes
 from .app import create_app
 from .connections import ConnectionLimiter, LimitedListener
 from .fastbody import offering_raw_bodies
+from .forms import thing_description
 from .routes import thing_path
 from .security import allow_server_hosts, apply_limits, is_loopback
 
@@ -131,7 +132,28 @@ class HttpServer:
             port=self.port,
             thing_path=thing_path,
             directory_path=routes.DIRECTORY,
+            describe=self.describe,
         )
+
+    def describe(self, name: str, host_url: str) -> dict[str, Any] | None:
+        """The TD of the Thing ``name`` as ``GET /things/{name}`` serves it from ``host_url``.
+
+        In-process, so a registrar needs no credentials and no allowed ``Host``
+        to obtain it; None if there is no such Thing. With ``[security] public_url``
+        set, that is the base, as in every TD this server serves.
+        """
+        thing = self.servient.things.get(name)
+        if thing is None:
+            return None
+        if self.security.public_url:
+            host_url = self.security.public_url.rstrip("/") + "/"
+        td = thing_description(
+            thing,
+            host_url,
+            thing_id=self.servient.thing_id(thing),
+            security=self.app.config.get("TD_SECURITY"),
+        )
+        return self.servient.extend_description(name, td)
 
     async def start(self) -> None:
         """Start the servient: open its Things, then serve (and advertise, if configured)."""
