@@ -86,6 +86,83 @@ def _worker(args: tuple[str, int, bytes, dict[str, str], int, float]) -> dict[st
     return asyncio.run(_post_share(url, count, body, headers, connections))
 
 
+async def _round_trip_share(url: str, poll: str, count: int, connections: int) -> dict[str, Any]:
+    """POST ``{}`` to ``url`` ``count`` times over ``connections`` sockets; after each POST,
+    GET the run's record (``poll`` formatted with the record) every 10 ms until it ended."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    post = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    ).encode()
+    remaining = iter(range(count))
+    latencies: list[float] = []
+    failures = 0
+
+    async def connection() -> None:
+        nonlocal failures
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+        for _ in remaining:
+            began = time.perf_counter()
+            writer.write(post)
+            status, payload = await _read_response(reader)
+            record = json.loads(payload) if status < 400 else {}
+            while status < 400 and record.get("status") not in _ENDED:
+                await asyncio.sleep(0.01)
+                path = urlsplit(poll.format(**record)).path
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+                status, payload = await _read_response(reader)
+                record = json.loads(payload) if status < 400 else {}
+            if status >= 400 or record.get("output") != 1:
+                failures += 1
+            latencies.append(time.perf_counter() - began)
+        writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    return {"latencies": latencies, "failures": failures, "ended": time.time()}
+
+
+_ENDED = ("completed", "failed", "error", "cancelled")
+
+
+def _round_trip_worker(args: tuple[str, str, int, int, float]) -> dict[str, Any]:
+    url, poll, count, connections, start_at = args
+    time.sleep(max(0.0, start_at - time.time()))
+    cpu = time.process_time()
+    result = asyncio.run(_round_trip_share(url, poll, count, connections))
+    result["cpu_s"] = time.process_time() - cpu
+    return result
+
+
+def round_trips(
+    url: str, poll: str, total: int, concurrency: int, processes: int = 2
+) -> dict[str, float]:
+    """``total`` quick-action round trips (POST, then poll the record until it ended) with
+    ``concurrency`` keep-alive connections spread over ``processes`` client processes.
+
+    ``poll`` is a format string over the POST's answer (``"{href}"``, or a path with
+    ``{id}``). Returns the rate, p50/p99 latency, failures (an answer without ``output``
+    1 counts as one) and the clients' CPU as a share of one core, to show whether the
+    client, not the server, was what saturated.
+    """
+    processes = max(1, min(processes, concurrency))
+    per = [concurrency // processes + (i < concurrency % processes) for i in range(processes)]
+    shares = [total * n // concurrency for n in per]
+    start_at = time.time() + 1.0
+    jobs = [(url, poll, share, n, start_at) for share, n in zip(shares, per, strict=True)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        results = pool.map(_round_trip_worker, jobs)
+    elapsed = max(result["ended"] for result in results) - start_at
+    latencies = sorted(x for result in results for x in result["latencies"])
+    return {
+        "rate": len(latencies) / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "failures": sum(result["failures"] for result in results),
+        "client_cpu": sum(result["cpu_s"] for result in results) / elapsed,
+    }
+
+
 def post_many(
     url: str,
     count: int,

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from ._errors import ConfigError, InputError, WotLabthingError
 from ._resources import load_schema
@@ -261,10 +262,32 @@ def parse_config(
     config.security = parse_security(data.get("security"), directory=directory)
     if "mqtt" in data:
         config.mqtt = dict(data["mqtt"])
+        _check_mqtt_invocations(config.mqtt, config.security)
     config.directories = [dict(entry) for entry in data.get("directories", [])]
     for index, entry in enumerate(config.directories):
         _check_directory(entry, f"directories/{index}")
     return config
+
+
+def _check_mqtt_invocations(mqtt: dict[str, Any], security: SecurityConfig) -> None:
+    """Refuse MQTT invocations that would bypass ``[security]`` through an anonymous broker.
+
+    An MQTT invocation carries no HTTP credentials; only the broker's
+    authentication and ACLs decide who may publish to the invoke topics. A
+    servient that asks HTTP clients for credentials must not accept invocations
+    from a broker anyone may publish to, and a broker that lets the servient in
+    without a user name is taken to be such a broker.
+    """
+    if not mqtt.get("invoke_actions") or not security.schemes:
+        return
+    if mqtt.get("username") or urlsplit(str(mqtt.get("broker", ""))).username:
+        return
+    raise ConfigError(
+        "with [security], actions may be invoked over MQTT only through a broker the "
+        "servient logs in to (set mqtt.username and password, and restrict who may "
+        "publish to the invoke topics in the broker's ACL)",
+        entry="mqtt.invoke_actions",
+    )
 
 
 def _check_directory(entry: dict[str, Any], where: str) -> None:

@@ -582,13 +582,13 @@ class InvocationManager:
         self._publish(record)
         if slot:  # held for the run; its thread starts when the task first runs
             self._reserved.add(record.id)
-        # A clean context: the run's task must not keep the HTTP request alive.
-        task = asyncio.get_running_loop().create_task(
-            self._run(record, lock), context=contextvars.Context()
-        )
+        # A clean context: neither the run's task nor its done callback (which would
+        # otherwise copy the caller's context) may keep the HTTP request alive.
+        clean = contextvars.Context()
+        task = asyncio.get_running_loop().create_task(self._run(record, lock), context=clean)
         record.task = task
         self._tasks.add(task)
-        task.add_done_callback(functools.partial(self._task_done, record))
+        task.add_done_callback(functools.partial(self._task_done, record), context=clean)
         self._enforce_max_count()
         return record
 

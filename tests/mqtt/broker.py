@@ -43,7 +43,7 @@ def free_port() -> int:
 class Mosquitto:
     """One mosquitto process with a temporary config; can be stopped and started again."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, extra: str = "") -> None:
         self.executable = require_mosquitto()
         self.port = port or free_port()
         self.config = directory / "mosquitto.conf"
@@ -53,7 +53,7 @@ class Mosquitto:
             "persistence false\n"
             "log_dest stderr\n"
             "log_type error\n"
-            "log_type warning\n"
+            "log_type warning\n" + extra
         )
         self.process: subprocess.Popen[bytes] | None = None
 

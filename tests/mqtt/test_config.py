@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import aiomqtt
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from wot_labthing._config import load_config, parse_config
+from wot_labthing._config import config_schema, load_config, parse_config
 from wot_labthing._errors import ConfigError
+from wot_labthing._mqtt import MqttSettings
+from wot_labthing._security import hash_secret
 
 from ..conftest import ROOT
 from .broker import Mosquitto
@@ -27,6 +32,36 @@ def test_the_mqtt_table_is_checked() -> None:
         parse_config({"mqtt": {"broker": "http://b"}})
     with pytest.raises(ConfigError, match="mqtt"):
         parse_config({"mqtt": {"prefix": "x"}})
+
+
+def test_invoke_actions_is_a_checked_key_off_by_default() -> None:
+    assert MqttSettings(broker="mqtt://b").invoke_actions is False
+    config = parse_config({"mqtt": {"broker": "mqtt://b", "invoke_actions": True}})
+    assert config.mqtt == {"broker": "mqtt://b", "invoke_actions": True}
+    with pytest.raises(ConfigError, match="mqtt"):
+        parse_config({"mqtt": {"broker": "mqtt://b", "invoke_actions": "yes"}})
+
+
+def test_the_mqtt_schema_has_every_setting() -> None:
+    """The hand-written ``[mqtt]`` schema and :class:`MqttSettings` name the same keys."""
+    table = config_schema()["properties"]["mqtt"]["properties"]
+    assert set(table) == {field.name for field in dataclasses.fields(MqttSettings)}
+
+
+def test_with_security_mqtt_invocations_need_a_broker_login() -> None:
+    """An MQTT invocation carries no HTTP credentials: an anonymous broker would bypass them."""
+    security = {"users": [{"name": "u", "role": "operator", "password_hash": hash_secret("pw")}]}
+    anonymous = {"broker": "mqtt://b", "invoke_actions": True}
+    with pytest.raises(ConfigError, match=r"mqtt\.invoke_actions.*username"):
+        parse_config({"security": security, "mqtt": anonymous})
+    for login in (
+        {**anonymous, "username": "servient", "password": "pw"},
+        {**anonymous, "broker": "mqtt://servient:pw@b"},
+    ):
+        assert parse_config({"security": security, "mqtt": login}).mqtt == login
+    assert parse_config({"mqtt": anonymous}).mqtt == anonymous  # nosec servient: the choice
+    publishing_only = {"broker": "mqtt://b"}
+    assert parse_config({"security": security, "mqtt": publishing_only}).mqtt == publishing_only
 
 
 @pytest.fixture
@@ -60,6 +95,65 @@ async def test_serve_with_an_mqtt_table_publishes_retained_values(
         assert str(message.topic) == "bench1/stage/properties/position"
         assert isinstance(message.payload, bytes)
         assert json.loads(message.payload) == [0, 0, 0]
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 20)
+
+
+@pytest.fixture
+def invoking_config(site_config: Path) -> Path:
+    """The site config with ``invoke_actions = true``."""
+    text = site_config.read_text()
+    site_config.write_text(
+        text.replace("\n\n[[things]]", "\ninvoke_actions = true\n\n[[things]]", 1)
+    )
+    mqtt = load_config(site_config).mqtt
+    assert mqtt is not None and mqtt["invoke_actions"] is True
+    return site_config
+
+
+async def test_serve_with_invoke_actions_runs_what_is_published(
+    mosquitto: Mosquitto, invoking_config: Path
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "wot_labthing", "serve", str(invoking_config), "--port", "0", "--no-mdns"),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    request = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    request.ResponseTopic = "replies/test"
+    try:
+        async with aiomqtt.Client(
+            "127.0.0.1", mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5
+        ) as client:
+            await client.subscribe("replies/test", qos=1)
+            await client.subscribe("bench1/stage/properties/position", qos=1)
+            target = b'{"x": 100, "y": 0}'
+            reply = None
+            async with asyncio.timeout(60):
+                # until the servient has started and subscribed, an invocation finds nobody;
+                # moving to the same target again is harmless
+                while reply is None:
+                    await client.publish(
+                        "bench1/stage/actions/move_to", target, qos=1, properties=request
+                    )
+                    try:
+                        async with asyncio.timeout(0.5):
+                            async for message in client.messages:
+                                if str(message.topic) == "replies/test":
+                                    reply = message
+                                    break
+                    except TimeoutError:
+                        continue
+                assert isinstance(reply.payload, bytes)
+                record = json.loads(reply.payload)
+                assert (record["action"], record["input"]) == ("move_to", {"x": 100, "y": 0})
+                async for message in client.messages:  # the position it moved to
+                    assert isinstance(message.payload, bytes)
+                    if json.loads(message.payload) == [100, 0, 0]:
+                        break
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 20)

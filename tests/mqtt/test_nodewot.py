@@ -1,4 +1,5 @@
-"""node-wot observes a property through a real mosquitto from our TD (MQTT form only)."""
+"""node-wot observes a property and invokes an action through a real mosquitto, from our TD
+(MQTT forms only)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ..conftest import INTEROP_DIR, ensure_node_modules, require_node
 from ..directory.tdd import Tdd
 from ..waiting import eventually
 from .broker import Mosquitto
-from .test_binding import lamp_servient
+from .test_binding import lamp_servient, subscriber
 
 
 class Lab:
@@ -97,3 +98,58 @@ async def test_nodewot_observes_through_the_broker_from_the_td_the_tdd_holds(
         await asyncio.to_thread(tdd.stop)
     assert result["href"] == f"mqtt://127.0.0.1:{mosquitto.port}/lab/a/lamp/properties/level"
     assert result["values"] == [5, 41, 42]
+
+
+async def test_nodewot_invokes_an_action_through_the_broker(mosquitto: Mosquitto) -> None:
+    """binding-mqtt publishes the input to the form's href path; the run is a tracked run."""
+    node = require_node()
+    ensure_node_modules()
+    async with (
+        lamp_servient(mosquitto.url, invoke_actions=True) as (server, binding, client),
+        subscriber(mosquitto, "lab/a/lamp/actions/flash/+") as updates,
+    ):
+        assert await binding.wait_connected(10)
+        await eventually(lambda: binding.invoke_topics, "the invoke subscription")
+        process = await asyncio.create_subprocess_exec(
+            node,
+            str(INTEROP_DIR / "invoke_mqtt_nodewot.js"),
+            server.url + "things/lamp",
+            "flash",
+            json.dumps({"times": 3}),
+            json.dumps({"times": 4}),
+            cwd=INTEROP_DIR,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        result = json.loads(out.decode().strip().splitlines()[-1])
+        assert "error" not in result, (result, err.decode()[-2000:])
+        assert result == {
+            "invoked": 2,
+            "href": f"mqtt://127.0.0.1:{mosquitto.port}/lab/a/lamp/actions/flash",
+        }
+
+        async def completed() -> list[dict[str, Any]]:
+            runs = (await client.get("/actions")).json()
+            done = [run for run in runs if run["status"] == "completed"]
+            return done if len(done) == 2 else []
+
+        runs = await eventually(completed, "both runs to complete")
+        assert sorted((run["input"]["times"], run["output"]) for run in runs) == [(3, 3), (4, 4)]
+        assert binding.invoker is not None
+        assert (binding.invoker.invoked, binding.invoker.refused) == (2, 0)
+        for run in runs:  # queried over HTTP, its updates published on its run topic
+            record = (await client.get(f"/actions/{run['id']}")).json()
+            assert record["status"] == "completed"
+            topic = f"lab/a/lamp/actions/flash/{run['id']}"
+            await eventually(
+                lambda topic=topic: any(
+                    t == topic and value["status"] == "completed" for t, _, value in updates
+                ),
+                "the run's completed update",
+            )

@@ -93,6 +93,23 @@ async def test_slow_headers_are_cut_off() -> None:
         assert closed, "the server kept a connection whose request head never ended"
 
 
+async def test_a_body_that_never_ends_gets_a_408_problem() -> None:
+    async with serving_secured(security=parse_security(None)) as (server, _):
+        server.app.config["BODY_TIMEOUT"] = 0.5
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"PUT /things/lamp/properties/brightness HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 10\r\n\r\n12"
+        )
+        await writer.drain()
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        finally:
+            writer.close()
+        assert head.startswith(b"HTTP/1.1 408"), head
+        assert b"application/problem+json" in head.lower()
+
+
 async def test_sse_clients_that_never_read_cannot_grow_memory() -> None:
     lamp = Lamp(name="lamp")
     async with serving_secured([lamp], security=parse_security(None)) as (server, _):

@@ -5,6 +5,7 @@ Topics, under a configurable prefix (default ``wot``)::
     {prefix}/{thing}/properties/{name}       observable property values, retained
     {prefix}/{thing}/events/{name}           event data
     {prefix}/{thing}/actions/{name}/{id}     every update of one run (its record)
+    {prefix}/{thing}/actions/{name}          invocations, if ``invoke_actions`` (invoke.py)
 
 Payloads are the same JSON the HTTP binding serves. Property values are
 retained so a new subscriber gets the current value at once; at start (and
@@ -39,10 +40,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 import aiomqtt
+from paho.mqtt.properties import Properties
 
 from .._backoff import backoff_delay
 from .._errors import ConfigError, WotLabthingError
 from .._jsonutil import dumps
+from .invoke import Invoker
 
 if TYPE_CHECKING:
     from .._events import Subscription
@@ -59,6 +62,10 @@ _TABLES = {"property": "properties", "event": "events", "action": "actions"}
 _SCHEMES = {"mqtt": 1883, "mqtts": 8883}
 #: Publishes in flight (sent, not yet acknowledged) at most.
 _WINDOW = 100
+#: Incoming messages (invocations) waiting to be read at most; aiomqtt drops (and logs) more.
+_INCOMING = 1_000
+#: One message for the broker: topic, payload, retain, MQTT 5 properties (replies).
+_Outgoing = tuple[str, bytes, bool, Properties | None]
 
 
 @dataclass
@@ -77,6 +84,11 @@ class MqttSettings:
         client_id: the MQTT client id (default: a random one).
         public_broker: the broker URL put in TDs when consumers reach it under
             another name than the servient does (default: ``broker``).
+        invoke_actions: also start runs from messages on each action's topic
+            (``invoke.py``), and offer ``invokeaction`` MQTT forms. Off by default:
+            an MQTT invocation carries no HTTP credentials, the broker's
+            authentication and ACLs are all that guard it. The binding then
+            connects with MQTT 5, so it can answer a requester's response topic.
     """
 
     broker: str
@@ -88,6 +100,7 @@ class MqttSettings:
     reconnect_max: float = 30.0
     client_id: str | None = None
     public_broker: str | None = None
+    invoke_actions: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,8 +164,8 @@ class MqttBinding:
         self._broker: _Broker = parse_broker_url(settings.broker)
         public = settings.public_broker or settings.broker
         self._public: _Broker = parse_broker_url(public, entry="mqtt.public_broker")
-        self._outbox: deque[tuple[str, bytes, bool]] = deque()
-        self._inflight: deque[tuple[tuple[str, bytes, bool], asyncio.Future[None]]] = deque()
+        self._outbox: deque[_Outgoing] = deque()
+        self._inflight: deque[tuple[_Outgoing, asyncio.Future[None]]] = deque()
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._retained: dict[str, bytes] = {}
@@ -167,6 +180,13 @@ class MqttBinding:
         self.published = 0
         #: Successful connections so far (the first one and every reconnect).
         self.connections = 0
+        #: Starts runs from invoke topics; None unless ``invoke_actions``.
+        self.invoker: Invoker | None = None
+        if settings.invoke_actions:
+            self.invoker = Invoker(servient, self._invoke_topic, self._send_reply)
+        #: The invoke topics subscribed to on the current connection.
+        self.invoke_topics: frozenset[str] = frozenset()
+        self._registry_changed = asyncio.Event()
         servient.add_binding(self)
 
     # Binding ----------------------------------------------------------------
@@ -220,6 +240,8 @@ class MqttBinding:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if self.invoker is not None:
+            await self.invoker.close()
         if self._outbox:  # in-flight ones went back to the outbox
             _log.warning("MQTT: %d messages not published at shutdown", len(self._outbox))
             self._outbox.clear()
@@ -234,20 +256,29 @@ class MqttBinding:
             parts.append(_topic_part(run))
         return "/".join(part for part in parts if part)
 
-    def _form(self, topic: str, ops: list[str], *, retain: bool) -> dict[str, Any]:
+    def _invoke_topic(self, thing: str, action: str) -> str:
+        return self.topic(thing, "action", action)
+
+    def _form(
+        self, topic: str, ops: list[str], *, retain: bool, packet: str = "subscribe"
+    ) -> dict[str, Any]:
         broker = self._public
         return {
             "href": f"{broker.scheme}://{broker.netloc}/{topic}",
             "op": ops,
             "contentType": "application/json",
-            "mqv:controlPacket": "subscribe",
-            "mqv:filter": topic,
+            "mqv:controlPacket": packet,
+            # the template names a subscription's topic filter and a publish's topic
+            "mqv:filter" if packet == "subscribe" else "mqv:topic": topic,
             "mqv:qos": str(self.settings.qos),
             "mqv:retain": retain,
         }
 
     def add_forms(self, thing: str, td: dict[str, Any]) -> None:
-        """Add a subscribe form to each observable property and each event of ``td``."""
+        """Add a subscribe form to each observable property and each event of ``td``.
+
+        With ``invoke_actions``, each action also gets a publish form (``invokeaction``).
+        """
         instance = self.servient.things.get(thing)
         if instance is None:
             return
@@ -265,6 +296,13 @@ class MqttBinding:
                 topic = self.topic(thing, "event", name)
                 described.setdefault("forms", []).append(self._form(topic, ops, retain=False))
                 added = True
+        if self.invoker is not None:
+            for name, described in (td.get("actions") or {}).items():
+                if name in instance.actions:
+                    topic = self.topic(thing, "action", name)
+                    form = self._form(topic, ["invokeaction"], retain=False, packet="publish")
+                    described.setdefault("forms", []).append(form)
+                    added = True
         if added:
             _add_context(td)
 
@@ -273,6 +311,7 @@ class MqttBinding:
     def _on_registry_change(self, name: str, thing: object | None) -> None:
         if self._task is None:
             return
+        self._registry_changed.set()
         if thing is None:
             self._spawn(name, self._unfollow(name))
         else:
@@ -329,6 +368,9 @@ class MqttBinding:
             topic = self.topic(message.thing, message.kind, message.name, run)
             self._enqueue(topic, message.text.encode(), retain=message.kind == "property")
 
+    def _send_reply(self, topic: str, payload: bytes, properties: Properties | None) -> None:
+        self._enqueue(topic, payload, retain=False, properties=properties)
+
     async def _publish_current(self, name: str) -> None:
         """Publish every observable property's current value, retained (start and adds)."""
         thing = self.servient.things.get(name)
@@ -348,13 +390,15 @@ class MqttBinding:
 
     # The outbox and the connection -------------------------------------------
 
-    def _enqueue(self, topic: str, payload: bytes, *, retain: bool) -> None:
+    def _enqueue(
+        self, topic: str, payload: bytes, *, retain: bool, properties: Properties | None = None
+    ) -> None:
         if retain:
             self._retained[topic] = payload
         if len(self._outbox) >= self.settings.queue_size:
             self._outbox.popleft()
             self._count_dropped(1)
-        self._outbox.append((topic, payload, retain))
+        self._outbox.append((topic, payload, retain, properties))
         self._drained.clear()
         self._wake.set()
 
@@ -380,6 +424,9 @@ class MqttBinding:
             keepalive=30,
             timeout=10,
             max_inflight_messages=_WINDOW,
+            max_queued_incoming_messages=_INCOMING,
+            # MQTT 5 carries a requester's response topic; publishing alone needs 3.1.1
+            protocol=aiomqtt.ProtocolVersion.V5 if self.invoker else aiomqtt.ProtocolVersion.V311,
         )
         client.pending_calls_threshold = _WINDOW  # a full window is normal, not a warning
         return client
@@ -424,6 +471,8 @@ class MqttBinding:
             asyncio.create_task(self._watch(client)),
             asyncio.create_task(self._publish(client)),
         ]
+        if self.invoker is not None:
+            tasks.append(asyncio.create_task(self._keep_subscribed(client, self.invoker)))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -432,13 +481,56 @@ class MqttBinding:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                     await task
+            self.invoke_topics = frozenset()  # the next connection subscribes again
         for task in done:
             task.result()  # the MqttError that ended the connection
 
     async def _watch(self, client: aiomqtt.Client) -> None:
-        async for _ in client.messages:  # raises MqttError when the connection is lost
-            pass
+        """Read incoming messages (invocations); notices a lost connection."""
+        async for message in client.messages:  # raises MqttError when the connection is lost
+            if self.invoker is None:
+                continue
+            payload = message.payload
+            if not isinstance(payload, bytes):  # aiomqtt hands bytes; be strict anyway
+                payload = str(payload).encode() if payload is not None else b""
+            self.invoker.handle(
+                message.topic.value,
+                payload,
+                retain=message.retain,
+                properties=message.properties,
+            )
         raise aiomqtt.MqttError("the broker closed the connection")
+
+    async def _keep_subscribed(self, client: aiomqtt.Client, invoker: Invoker) -> None:
+        """Subscribe to every action's invoke topic; follow Things added and removed.
+
+        A subscription the broker refuses (its ACL) is logged and not asked for
+        again on this connection.
+        """
+        asked: set[str] = set()
+        refused: set[str] = set()
+        while True:
+            self._registry_changed.clear()
+            wanted = invoker.wanted()
+            invoker.routes = wanted
+            for topic in sorted(wanted.keys() - asked):
+                granted = await client.subscribe(topic, qos=self.settings.qos)
+                asked.add(topic)
+                if granted and getattr(granted[0], "is_failure", False):
+                    refused.add(topic)
+                    _log.error(
+                        "MQTT: the broker refused the subscription to %s (%s); actions are not "
+                        "invoked there: check its ACL for the servient's user",
+                        topic,
+                        granted[0],
+                    )
+            for topic in sorted(asked - wanted.keys()):
+                if topic not in refused:
+                    await client.unsubscribe(topic)
+                asked.discard(topic)
+                refused.discard(topic)
+            self.invoke_topics = frozenset(asked - refused)
+            await self._registry_changed.wait()
 
     async def _publish(self, client: aiomqtt.Client) -> None:
         """Republish the retained values, then the outbox, up to ``_WINDOW`` unacknowledged.
@@ -450,7 +542,7 @@ class MqttBinding:
         acknowledgement (a broker busy fanning out) is waited for without limit:
         a dead connection is noticed by the keepalive, not by a publish timeout.
         """
-        pending = {topic for topic, _, _ in self._outbox}
+        pending = {item[0] for item in self._outbox}
         for topic, payload in list(self._retained.items()):
             if topic not in pending:
                 await client.publish(topic, payload, qos=self.settings.qos, retain=True)
@@ -460,7 +552,12 @@ class MqttBinding:
                 while self._outbox and len(window) < _WINDOW:
                     item = self._outbox.popleft()
                     publish = client.publish(
-                        item[0], item[1], qos=self.settings.qos, retain=item[2], timeout=math.inf
+                        item[0],
+                        item[1],
+                        qos=self.settings.qos,
+                        retain=item[2],
+                        properties=item[3],
+                        timeout=math.inf,
                     )
                     window.append((item, asyncio.ensure_future(publish)))
                 if not window:
