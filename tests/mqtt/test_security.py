@@ -157,7 +157,7 @@ async def test_our_client_logs_in_to_a_broker_with_the_broker_login_it_is_given(
             await eventually(lambda: binding.pending == 0, "the outbox to drain")
             http_only = Credentials(username=HTTP_USER, password=HTTP_PASSWORD)
             async with await wl.consume(server.url + "things/lamp", credentials=http_only) as lamp:
-                with pytest.raises(wl.ConsumerError, match="wants a login.*mqtt_username"):
+                with pytest.raises(wl.ConsumerError, match=r"wants a login.*mqtt_username"):
                     await lamp.observe_property("level", subprotocol="mqtt")
                 fallback = await lamp.observe_property("level")  # no broker login: HTTP
                 assert fallback.subprotocol == "sse"
