@@ -3,7 +3,8 @@
 // pick the TD's mqtt:// form (topic in the href path) for observeproperty.
 // Usage: node observe_mqtt_nodewot.js TD_URL PROPERTY LAST_VALUE [HTTP_CREDENTIALS [BROKER_LOGIN]]
 //   HTTP_CREDENTIALS: {"username", "password"} for the servient's HTTP side, given to node-wot
-//     the usual way (servient.addCredentials by Thing id) and used to fetch the TD; "null": none.
+//     the usual way (servient.addCredentials by Thing id), and to fetch the TD if it answers
+//     401; "null": none.
 //   BROKER_LOGIN: {"username", "password"} of the broker's own account, given to the MQTT
 //     client factory (see BrokerLoginFactory); absent: none.
 // Prints "subscribed" once observing, then one JSON line {values, errors, href} after LAST_VALUE.
@@ -39,13 +40,23 @@ async function main() {
   const [url, property, lastText, httpJson, brokerJson] = process.argv.slice(2);
   const last = Number(lastText);
   const http = httpJson ? JSON.parse(httpJson) : null;
-  const headers = {};
-  if (http && http.username) {
-    headers.authorization = "Basic " + Buffer.from(`${http.username}:${http.password}`).toString("base64");
+  let response = await fetch(url);
+  if (response.status === 401 && http && http.username) {
+    const basic = Buffer.from(`${http.username}:${http.password}`).toString("base64");
+    response = await fetch(url, { headers: { authorization: `Basic ${basic}` } });
   }
-  const response = await fetch(url, { headers });
   if (!response.ok) throw new Error(`TD: HTTP ${response.status}`);
   const td = await response.json(); // the TD over HTTP; observing over MQTT only
+  // TD 1.1 lets a form name its security as a string or an array, but node-wot 0.9.2 only
+  // honours an array there (else it applies the Thing's HTTP scheme to the broker); a TD
+  // Directory's JSON-LD rewrite makes one-element arrays strings.
+  for (const table of ["properties", "actions", "events"]) {
+    for (const affordance of Object.values(td[table] || {})) {
+      for (const form of affordance.forms || []) {
+        if (typeof form.security === "string") form.security = [form.security];
+      }
+    }
+  }
   const servient = new Servient();
   servient.addClientFactory(brokerJson ? new BrokerLoginFactory(JSON.parse(brokerJson)) : new MqttClientFactory());
   if (http) servient.addCredentials({ [td.id]: http });

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -20,9 +21,11 @@ import wot_labthing as wl
 from wot_labthing._consumed.security import Credentials
 from wot_labthing._http import forms as http_forms
 from wot_labthing._mqtt import BROKER_LOGIN, BROKER_NOSEC, MqttBinding, MqttSettings
+from wot_labthing._registration import DirectoryRegistrar, DirectorySettings
 from wot_labthing._security import hash_secret, parse_security
 
 from ..conftest import INTEROP_DIR, ensure_node_modules, require_node
+from ..directory.tdd import Tdd
 from ..waiting import eventually
 from .broker import Mosquitto
 from .test_binding import Lamp
@@ -182,7 +185,7 @@ async def test_our_client_logs_in_to_a_broker_with_the_broker_login_it_is_given(
 
 
 async def _nodewot_observes(
-    server: wl.HttpServer, client: httpx.AsyncClient, *extra: str
+    server: wl.HttpServer, client: httpx.AsyncClient, *extra: str, td_url: str | None = None
 ) -> dict[str, Any]:
     """Run observe_mqtt_nodewot.js on the lamp's level, change it twice, return its result."""
     node = require_node()
@@ -191,7 +194,7 @@ async def _nodewot_observes(
     process = await asyncio.create_subprocess_exec(
         node,
         str(INTEROP_DIR / "observe_mqtt_nodewot.js"),
-        server.url + "things/lamp",
+        td_url or server.url + "things/lamp",
         "level",
         "42",
         *extra,
@@ -251,4 +254,34 @@ async def test_nodewot_logs_in_to_a_broker_with_the_brokers_account(tmp_path: Pa
         assert result["values"] == [5, 41, 42] and result["errors"] == []
         assert set(broker.logins()) == {"servient", "reader"}, broker.logins()
     finally:
+        await asyncio.to_thread(broker.stop)
+
+
+async def test_nodewot_reads_the_td_from_a_tdd_and_still_spares_the_broker(
+    tmp_path: Path,
+) -> None:
+    """Through a real TDD, whose JSON-LD rewrite changes how form-level security looks."""
+    broker = Mosquitto(tmp_path, log_connections=True)
+    tdd = Tdd(tmp_path)
+    await asyncio.to_thread(broker.start)
+    await asyncio.to_thread(tdd.start)
+    try:
+        async with secured_lamp(broker.url) as (server, binding, client):
+            registrar = DirectoryRegistrar(DirectorySettings(url=tdd.url, ttl=60))
+            await registrar.register(server.servient, server.servient.endpoints)
+            try:
+                await eventually(lambda: "lamp" in registrar.registered, "registration", 30)
+                thing_id = quote(registrar.registered["lamp"][0], safe="")
+                assert await binding.wait_connected(10)
+                http = json.dumps({"username": HTTP_USER, "password": HTTP_PASSWORD})
+                result = await _nodewot_observes(
+                    server, client, http, td_url=f"{tdd.url}/things/{thing_id}"
+                )
+            finally:
+                await registrar.deregister()
+        assert result["values"] == [5, 41, 42] and result["errors"] == []
+        logins = broker.logins()
+        assert len(logins) >= 2 and set(logins) == {None}, logins
+    finally:
+        await asyncio.to_thread(tdd.stop)
         await asyncio.to_thread(broker.stop)
