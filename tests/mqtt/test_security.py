@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +26,7 @@ from wot_labthing._mqtt import BROKER_LOGIN, BROKER_NOSEC, MqttBinding, MqttSett
 from wot_labthing._registration import DirectoryRegistrar, DirectorySettings
 from wot_labthing._security import hash_secret, parse_security
 
-from ..conftest import INTEROP_DIR, ensure_node_modules, require_node
+from ..conftest import INTEROP_DIR, ROOT, ensure_node_modules, require_node
 from ..directory.tdd import Tdd
 from ..waiting import eventually
 from .broker import Mosquitto
@@ -284,4 +286,43 @@ async def test_nodewot_reads_the_td_from_a_tdd_and_still_spares_the_broker(
         assert len(logins) >= 2 and set(logins) == {None}, logins
     finally:
         await asyncio.to_thread(tdd.stop)
+        await asyncio.to_thread(broker.stop)
+
+
+async def test_the_cli_observes_with_the_broker_login_it_is_given(tmp_path: Path) -> None:
+    """``observe --mqtt-user`` (password from the environment) beside ``--user`` for HTTP."""
+    broker = Mosquitto(tmp_path, users=("servient", "reader"), log_connections=True)
+    await asyncio.to_thread(broker.start)
+    try:
+        login = {"username": "servient", "password": "servient-pw"}
+        async with secured_lamp(broker.url, **login) as (server, binding, client):
+            assert await binding.wait_connected(10)
+            assert (await client.put("/things/lamp/properties/level", json=7)).status_code == 204
+            await eventually(lambda: binding.pending == 0, "the outbox to drain")
+            env = {**os.environ, "WOT_LABTHING_MQTT_PASSWORD": "reader-pw"}
+            env.pop("WOT_LABTHING_MQTT_USER", None)
+            process = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "wot_labthing", "observe", server.url + "things/lamp"),
+                *("level", "--count", "2", "--subprotocol", "mqtt"),
+                *("--user", f"{HTTP_USER}:{HTTP_PASSWORD}", "--mqtt-user", "reader"),
+                cwd=ROOT,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            assert process.stderr is not None
+            try:
+                line = await asyncio.wait_for(process.stderr.readline(), 60)
+                assert b"over mqtt" in line, line
+                assert (await client.put("/things/lamp/properties/level", json=8)).status_code
+                out, err = await asyncio.wait_for(process.communicate(), 60)
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+        assert process.returncode == 0, err.decode()
+        assert [json.loads(line) for line in out.decode().splitlines()] == [7, 8]
+        assert set(broker.logins()) == {"servient", "reader"}, broker.logins()
+    finally:
         await asyncio.to_thread(broker.stop)
