@@ -51,7 +51,7 @@ def test_an_anonymous_broker_gets_no_login_even_when_http_has_one() -> None:
 def test_a_broker_that_wants_a_login_gets_the_brokers_never_the_http_one() -> None:
     for security in (["mqtt_basic_sc"], "mqtt_basic_sc", ["both"]):
         assert login(td(security), **HTTP, **BROKER) == ("reader", "reader-pw"), security
-        with pytest.raises(wl.ConsumerError, match="broker.lab:1883 wants a login.*never"):
+        with pytest.raises(wl.ConsumerError, match=r"broker.lab:1883 wants a login.*never"):
             login(td(security), **HTTP)
     # an older TD without form-level security: the Thing's basic covers the MQTT form,
     # and still the HTTP login is not sent to the broker
