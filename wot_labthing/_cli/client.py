@@ -81,7 +81,9 @@ def _json_argument(text: str, what: str) -> Any:
 def _credentials(args: argparse.Namespace) -> Credentials | None:
     """HTTP credentials (``--user``, ``--token``, netrc) and the broker login (``--mqtt-user``)."""
     http = _http_credentials(args)
-    mqtt_user = getattr(args, "mqtt_user", None) or os.environ.get(MQTT_USER_ENV)
+    if not hasattr(args, "mqtt_user"):  # only observe may go through a broker
+        return http
+    mqtt_user = args.mqtt_user or os.environ.get(MQTT_USER_ENV)
     if not mqtt_user:
         return http
     mqtt_username, _, typed = mqtt_user.partition(":")
