@@ -18,10 +18,15 @@ ROOT = Path(__file__).parent.parent
 
 @contextmanager
 def servient(
-    config: str = "examples/simulated.toml", python: str = sys.executable
+    config: str = "examples/simulated.toml",
+    python: str = sys.executable,
+    host: str | None = None,
 ) -> Iterator[tuple[str, int]]:
-    """Run ``wot-labthing serve CONFIG`` on a free port; yields its base URL and pid."""
+    """Run ``wot-labthing serve CONFIG`` on a free port (and ``host``, if given, instead of
+    the config's); yields its base URL and pid."""
     command = [python, "-m", "wot_labthing", "serve", config, "--port", "0", "--no-mdns"]
+    if host is not None:
+        command += ["--host", host]
     with subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     ) as process:

@@ -15,40 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from _harness import ROOT, load
+from _harness import ROOT, load, servient
 
 BASIC = ("viewer", "look-but-dont-touch")
 BEARER = {"Authorization": "Bearer demo-observer-token-change-me"}
-
-
-@contextmanager
-def serving(config: str) -> Iterator[str]:
-    """``wot-labthing serve CONFIG`` on loopback and a free port; yields its base URL."""
-    command = [sys.executable, "-m", "wot_labthing", "serve", config]
-    command += ["--host", "127.0.0.1", "--port", "0", "--no-mdns"]
-    with subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    ) as process:
-        assert process.stdout is not None
-        url = ""
-        for line in process.stdout:
-            if line.startswith("wot-labthing serving on "):
-                url = line.split(" on ", 1)[1].strip()
-            if line.startswith("ready"):
-                break
-        try:
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
 
 
 def row(name: str, figures: dict[str, float], open_p50: float | None = None) -> str:
@@ -128,13 +103,13 @@ async def guard_costs() -> None:
 
 async def run(requests: int) -> None:
     results: dict[tuple[str, int], dict[str, float]] = {}
-    with serving("examples/simulated.toml") as base:
+    with servient("examples/simulated.toml", host="127.0.0.1") as (base, _):
         prop = base + "things/stage/properties/speed"
         for concurrency in (1, 32):
             results[("open", concurrency)] = await load(
                 lambda c: c.get(prop), total=requests, concurrency=concurrency
             )
-    with serving("examples/secured.toml") as base:
+    with servient("examples/secured.toml", host="127.0.0.1") as (base, _):
         prop = base + "things/stage/properties/speed"
         async with httpx.AsyncClient() as client:
             assert (await client.get(prop)).status_code == 401

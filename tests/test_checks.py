@@ -79,3 +79,25 @@ def test_the_guards_catch_leaked_threads_and_blocking_calls(tmp_path: Path) -> N
     assert "FAILED" in out and "test_blocks_the_loop " in out + " ", out
     assert "BlockingError: Blocking call to time.sleep" in out, out
     assert "4 passed" in out and "1 failed" in out and "1 error" in out, out
+
+
+def test_scripts_check_lints_and_types_every_python_script() -> None:
+    """A script without a .py suffix is Python all the same: scripts/check must cover it."""
+    scripts = [
+        path
+        for path in sorted((ROOT / "scripts").iterdir())
+        if path.suffix != ".py" and path.read_text().startswith("#!/usr/bin/env python")
+    ]
+    assert scripts, "scripts/security-check at least"
+    linted = subprocess.run(
+        [str(ROOT / ".venv/bin/ruff"), "check", "--show-files", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    check = (ROOT / "scripts" / "check").read_text()
+    mypy = next(line for line in check.splitlines() if line.startswith(".venv/bin/mypy "))
+    for script in scripts:
+        assert str(script) in linted, f"ruff does not lint {script.name}"
+        assert f"scripts/{script.name}" in mypy.split(), f"mypy does not check {script.name}"

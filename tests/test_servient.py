@@ -106,6 +106,36 @@ async def test_observe_subscribe_and_follow_a_run() -> None:
             subscription.close()
 
 
+class Bare(wl.Thing):
+    """A Thing with no events and no actions."""
+
+    level: int = wl.property(default=0, description="Something to have.")
+
+
+@pytest.mark.parametrize("kind", ["events", "actions"])
+async def test_subscribe_to_all_or_named_events_and_actions(kind: str) -> None:
+    async with wl.Servient([Bench(name="b"), Bare(name="bare")]) as servient:
+        subscribe = getattr(servient, f"subscribe_{kind}")
+        name = {"events": "alarm", "actions": "double"}[kind]
+        with pytest.raises(wl.NotFoundError, match="nope"):
+            subscribe("b", [name, "nope"])
+        with pytest.raises(wl.NotFoundError, match=f"has no {kind}"):
+            subscribe("bare")
+        with pytest.raises(wl.NotFoundError):
+            subscribe("missing")
+        every, named = subscribe("b"), subscribe("b", [name])
+        with every, named:
+            if kind == "events":
+                servient.thing("b").alarm.emit("hot")  # type: ignore[attr-defined]
+            else:
+                assert await servient.wait_for_invocation(
+                    servient.invoke_action("b", "double", {"x": 1}), 5
+                )
+            for subscription in (every, named):
+                delivery = await subscription.next(5)
+                assert delivery is not None and delivery.message.name == name
+
+
 class Part:
     """A binding, advertiser and registrar at once, logging what happens to it."""
 

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from ._affordances import NO_INPUT, ActionAffordance, EventAffordance, PropertyAffordance
 from ._errors import (
@@ -455,14 +455,7 @@ class Servient:
             NotFoundError: no such Thing or event, or (for all) the Thing has no events.
             BusyError: too many observers.
         """
-        if names is None:
-            if not self.thing(thing).events:
-                raise NotFoundError(f"Thing {thing!r} has no events", kind="events")
-            return self._subscribe(Topic.of(thing, "event"), after, size)
-        wanted = list(names)
-        for name in wanted:
-            self.event_affordance(thing, name)
-        return self._subscribe(Topic.of(thing, "event", wanted), after, size)
+        return self._subscribe_all_or_named(thing, "events", names, after, size)
 
     def subscribe_actions(
         self, thing: str, names: Iterable[str] | None = None, *, size: int | None = None
@@ -476,14 +469,7 @@ class Servient:
             NotFoundError: no such Thing or action, or the Thing has no actions.
             BusyError: too many observers.
         """
-        if names is None:
-            if not self.thing(thing).actions:
-                raise NotFoundError(f"Thing {thing!r} has no actions", kind="actions")
-            return self._subscribe(Topic.of(thing, "action"), None, size)
-        wanted = list(names)
-        for name in wanted:
-            self.action_affordance(thing, name)
-        return self._subscribe(Topic.of(thing, "action", wanted), None, size)
+        return self._subscribe_all_or_named(thing, "actions", names, None, size)
 
     def subscribe_invocation(
         self, invocation_id: str, *, after: int | None = None
@@ -505,6 +491,29 @@ class Servient:
 
         topic = Topic.of(invocation.thing_name, "action", [invocation.action], where=this_run)
         return invocation, self._subscribe(topic, after, None)
+
+    def _subscribe_all_or_named(
+        self,
+        thing: str,
+        table: Literal["events", "actions"],
+        names: Iterable[str] | None,
+        after: int | None,
+        size: int | None,
+    ) -> Subscription:
+        """A subscription to every (``names`` None) or the named events or actions (``table``).
+
+        Every name is checked first, so a typo is a :class:`NotFoundError`, not a
+        subscription that never delivers.
+        """
+        kind = table.removesuffix("s")
+        if names is None:
+            if not getattr(self.thing(thing), table):
+                raise NotFoundError(f"Thing {thing!r} has no {table}", kind=table)
+            return self._subscribe(Topic.of(thing, kind), after, size)
+        wanted = list(names)
+        for name in wanted:
+            self._affordance(thing, table, name)
+        return self._subscribe(Topic.of(thing, kind, wanted), after, size)
 
     def _subscribe(self, topic: Topic, after: int | None, size: int | None) -> Subscription:
         limit = self.hub.queue_size if size is None else min(size, self.hub.queue_size)

@@ -9,15 +9,14 @@ with format checking on, plus the checks that schema misses.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft7Validator
 
 from ._ids import ServientIds
+from ._resources import load_schema
 
 if TYPE_CHECKING:
     from ._thing import Thing
@@ -28,6 +27,7 @@ __all__ = [
     "check_td",
     "interaction_model",
     "official_td_schema",
+    "schema_problems",
     "stable_thing_id",
     "validate_td",
 ]
@@ -148,16 +148,9 @@ def affordance_entries(cls: type[Thing]) -> dict[str, dict[str, Any]]:
     return {"properties": properties, "actions": actions, "events": events}
 
 
-@cache
 def official_td_schema() -> dict[str, Any]:
     """The W3C TD 1.1 JSON Schema (errata 2025-03-12), shipped in ``td_schemas/w3c/``."""
-    text = (
-        resources.files("td_schemas")
-        .joinpath("w3c/td-json-schema-validation.json")
-        .read_text("utf-8")
-    )
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    return load_schema("w3c/td-json-schema-validation.json")
 
 
 @cache
@@ -247,16 +240,22 @@ def names_in_form_security(form: dict[str, Any]) -> list[str]:
     return [security] if isinstance(security, str) else list(security)
 
 
+def schema_problems(validator: Draft7Validator, document: Any) -> list[str]:
+    """``document``'s errors against ``validator``'s schema, as "pointer: message" lines."""
+    problems = []
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(e.path)):
+        pointer = "".join(f"/{part}" for part in error.absolute_path) or "/"
+        problems.append(f"{pointer}: {error.message}")
+    return problems
+
+
 def validate_td(td: Any) -> list[str]:
     """Validate a TD: the official schema (with format checking) and the extra checks.
 
     Returns one readable message per problem, each starting with a JSON pointer;
     an empty list means the TD is valid.
     """
-    problems = []
-    for error in sorted(_official_validator().iter_errors(td), key=lambda e: list(e.path)):
-        pointer = "".join(f"/{part}" for part in error.absolute_path) or "/"
-        problems.append(f"{pointer}: {error.message}")
+    problems = schema_problems(_official_validator(), td)
     if isinstance(td, dict):
         problems += check_td(td)
     return problems

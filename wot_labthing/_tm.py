@@ -32,15 +32,15 @@ URL of the model it extends. The protocol-free affordance entries come from
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import cache
-from importlib import metadata, resources
+from importlib import metadata
 from typing import Any
 
 from jsonschema import Draft7Validator
 
-from ._td import TD_CONTEXT, affordance_entries
+from ._resources import load_schema
+from ._td import TD_CONTEXT, affordance_entries, schema_problems
 from ._thing import Thing, describe_class
 
 __all__ = [
@@ -149,16 +149,9 @@ def thing_model(cls: type[Thing], locate: Callable[[type[Thing]], str]) -> dict[
     return model
 
 
-@cache
 def official_tm_schema() -> dict[str, Any]:
     """The W3C TM 1.1 JSON Schema (errata 2025-03-12), shipped in ``td_schemas/w3c/``."""
-    text = (
-        resources.files("td_schemas")
-        .joinpath("w3c/tm-json-schema-validation.json")
-        .read_text("utf-8")
-    )
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    return load_schema("w3c/tm-json-schema-validation.json")
 
 
 @cache
@@ -168,10 +161,7 @@ def _tm_validator() -> Draft7Validator:
 
 def validate_tm(tm: Any) -> list[str]:
     """Problems of a TM against the official TM schema (formats on); empty when valid."""
-    problems = []
-    for error in sorted(_tm_validator().iter_errors(tm), key=lambda e: list(e.path)):
-        pointer = "".join(f"/{part}" for part in error.absolute_path) or "/"
-        problems.append(f"{pointer}: {error.message}")
+    problems = schema_problems(_tm_validator(), tm)
     if isinstance(tm, dict) and "id" in tm:
         problems.append("/id: a Thing Model identifies no Thing, so it has no id")
     return problems

@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,14 @@ def free_port() -> int:
         return port
 
 
-def _dispatcher(oxigraph: str) -> ThreadingHTTPServer:
-    """Forward POST form ``query=`` to oxigraph's /query and ``update=`` to /update."""
+def _dispatcher(
+    oxigraph: str, before_query: Callable[[], Callable[[str], None] | None]
+) -> ThreadingHTTPServer:
+    """Forward POST form ``query=`` to oxigraph's /query and ``update=`` to /update.
+
+    ``before_query()`` names a function to call with each query's text before it is
+    forwarded (or None): tests use it to act between two of the TDD's queries.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -66,6 +73,9 @@ def _dispatcher(oxigraph: str) -> ThreadingHTTPServer:
                 self.end_headers()
                 return
             route = "/update" if "update" in form else "/query"
+            hook = before_query()
+            if route == "/query" and hook is not None:
+                hook("".join(form.get("query", [])))
             headers = {"Content-Type": self.headers.get("Content-Type", "")}
             if self.headers.get("Accept"):
                 headers["Accept"] = self.headers["Accept"]
@@ -112,6 +122,9 @@ class Tdd:
         self.oxigraph: subprocess.Popen[bytes] | None = None
         self.api: subprocess.Popen[bytes] | None = None
         self.dispatcher: ThreadingHTTPServer | None = None
+        #: Called (in the dispatcher's thread) with the text of every SPARQL query the
+        #: TDD sends, before it reaches the store: lets a test act between two of them.
+        self.before_query: Callable[[str], None] | None = None
         self._log: Any = None
 
     @property
@@ -126,7 +139,9 @@ class Tdd:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            self.dispatcher = _dispatcher(f"http://127.0.0.1:{self.oxigraph_port}")
+            self.dispatcher = _dispatcher(
+                f"http://127.0.0.1:{self.oxigraph_port}", lambda: self.before_query
+            )
             threading.Thread(
                 target=self.dispatcher.serve_forever, name="sparql-dispatcher", daemon=True
             ).start()

@@ -82,12 +82,24 @@ async function observeScenario(WoT, urls, args) {
   const thing = await WoT.consume(td);
   const values = [];
   const events = [];
-  const sub = await thing.observeProperty(property, async (data) => {
-    values.push(await data.value());
-  });
-  const evSub = await thing.subscribeEvent(eventName, async (data) => {
-    events.push(await data.value());
-  });
+  // node-wot ends a long-poll subscription on any answer but 2xx and says so only here
+  const errors = [];
+  let stopping = false; // stop() aborts the pending GET, which node-wot reports as an error
+  const onError = (e) => stopping || errors.push(String(e));
+  const sub = await thing.observeProperty(
+    property,
+    async (data) => {
+      values.push(await data.value());
+    },
+    onError,
+  );
+  const evSub = await thing.subscribeEvent(
+    eventName,
+    async (data) => {
+      events.push(await data.value());
+    },
+    onError,
+  );
   await new Promise((r) => setTimeout(r, 300));
   const record = await (await thing.invokeAction(actionName, JSON.parse(actionInput))).value();
   let current = record;
@@ -105,9 +117,10 @@ async function observeScenario(WoT, urls, args) {
   for (let i = 0; i < 200 && !settled(); i++) {
     await new Promise((r) => setTimeout(r, 50));
   }
+  stopping = true;
   await sub.stop();
   await evSub.stop();
-  emit({ op: "observed", values, events, final: current.status });
+  emit({ op: "observed", values, events, final: current.status, errors });
 }
 
 async function main() {

@@ -81,6 +81,7 @@ def test_nodewot_observes_a_moving_stage_and_its_events(
         )
     )
     (observed,) = [line for line in lines if line["op"] == "observed"]
+    assert observed["errors"] == [], "node-wot ended a subscription (it does on any non-2xx)"
     assert observed["final"] == "completed"
     values = observed["values"]
     assert len(values) >= 5, values

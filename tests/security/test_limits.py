@@ -6,11 +6,14 @@ import asyncio
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import Any
 
 import httpx
 
 import wot_labthing as wl
+from wot_labthing._http import longpoll
 from wot_labthing._security import parse_security
 
 from .conftest import Lamp, assert_problem, eventually, serving_secured
@@ -163,3 +166,92 @@ async def test_long_poll_buffers_per_client_are_limited() -> None:
         # the probes expire (LONGPOLL_PROBE_GRACE) and the client may poll again
         await eventually(lambda: hub.subscriber_count == 0, "probe buffers expired", timeout=20)
         assert (await client.head(path)).status_code == 202
+
+
+class _AsgiClient:
+    """One HTTP/1.1 client driving the servient's ASGI stack (guard included) directly.
+
+    Lets a test send a client's next request *inside* the ``send`` of the previous
+    answer: the moment the answer's bytes are on the wire, before the server has
+    finished (and uncounted) that request. Over sockets that ordering is a race.
+    """
+
+    def __init__(self, server: wl.HttpServer) -> None:
+        self.asgi = server.app.asgi_app
+        self.answers: list[tuple[int, bytes]] = []
+
+    def request(self, path: str, on_answer: Callable[[], Awaitable[None]] | None = None) -> Any:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/" + path,
+            "raw_path": ("/" + path).encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"localhost"), (b"user-agent", b"node-fetch")],
+            "client": ("127.0.0.1", 40000 + len(self.answers)),
+            "server": ("127.0.0.1", 80),
+            "extensions": {},
+        }
+        sent = False
+        status = 0
+        body = b""
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.Event().wait()  # never disconnects; cancelled when answered
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status, body
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                body += message.get("body", b"")
+                if message.get("more_body"):
+                    return
+                self.answers.append((status, body))
+                if on_answer is not None:
+                    await on_answer()
+
+        return asyncio.ensure_future(self.asgi(scope, receive, send))
+
+
+async def test_a_long_poll_client_at_its_stream_limit_is_never_refused_its_next_poll() -> None:
+    """node-wot ends an observation on any non-2xx answer, silently: its re-poll must pass.
+
+    The client holds as many long polls as it may (one here). Its next GET arrives
+    the moment the previous answer is sent, before the server has uncounted that
+    request; the guard must not count it against the client and answer 503.
+    """
+    lamp = Lamp(name="lamp")
+    security = parse_security({"max_streams_per_client": 1})
+    path = "things/lamp/properties/level/observable"
+    async with serving_secured([lamp], security=security) as (server, _):
+        pollers = longpoll._pollers(server.app)
+        client = _AsgiClient(server)
+        repolls: list[asyncio.Future[None]] = []
+
+        async def repoll() -> None:  # the client's next GET, while the answer is in flight
+            repolls.append(client.request(path))
+            await eventually(
+                lambda: repolls[0].done() or any(p.waiters for p in pollers.by_token.values()),
+                "the next poll answered or held",
+            )
+
+        first = client.request(path, on_answer=repoll)
+        await eventually(lambda: any(p.waiters for p in pollers.by_token.values()), "held GET")
+        lamp.level = 1
+        await asyncio.wait_for(first, 10)
+        assert client.answers[0] == (200, b"1")
+        assert not repolls[0].done(), f"the next poll was refused: {client.answers[1:]}"
+        lamp.level = 2
+        await asyncio.wait_for(repolls[0], 10)
+        assert client.answers[1] == (200, b"2")
+        assert longpoll.longpoll_count(server.app) == 1, "both polls used the one buffer"

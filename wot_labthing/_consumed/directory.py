@@ -27,6 +27,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
+from .._backoff import backoff_delay
 from .._errors import ConsumerError, NotFoundError, RemoteError, TDError
 from .forms import singular
 from .security import Credentials
@@ -43,6 +44,15 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+#: Times a directory's listing is read when it answers 5xx: Domus TDD 1.0.2 answers
+#: ``GET /things`` with a 500 when a TD is written while it lists (a KeyError in its
+#: paging), which the next read does not meet.
+LISTING_ATTEMPTS = 3
+#: Seconds before the first retry of a failed listing, and at most between two
+#: (``_backoff.backoff_delay``).
+LISTING_RETRY_FIRST = 0.25
+LISTING_RETRY_MAX = 2.0
 
 _HOST_PORT = re.compile(r"^[\w.-]+:\d+(/.*)?$|^\[[0-9a-fA-F:.%\w]+\]:\d+(/.*)?$")
 
@@ -221,18 +231,53 @@ async def read_directory(
                 for entry in tds
                 if isinstance(entry, dict) and query.matches(entry)
             ]
+    attempt = 0
+    while True:
+        try:
+            listing = await _read_listing(client, directory, base, td, credentials, request_timeout)
+            break
+        except RemoteError as exc:
+            attempt += 1
+            if exc.status < 500:
+                raise
+            if attempt >= LISTING_ATTEMPTS:
+                raise RemoteError(
+                    f"the directory at {url} could not list its Things: it answered "
+                    f"{exc.status} {attempt} times (last: {exc})",
+                    status=exc.status,
+                    problem=exc.problem,
+                ) from exc
+            _log.info("listing the directory at %s failed (%s); trying again", url, exc)
+            await asyncio.sleep(
+                backoff_delay(attempt - 1, first=LISTING_RETRY_FIRST, maximum=LISTING_RETRY_MAX)
+            )
+    found = await _listing(client, url, listing, items, request_timeout, credentials)
+    return [thing for thing in found if query is None or query.matches(thing.td)]
+
+
+async def _read_listing(
+    client: httpx.AsyncClient,
+    directory: ConsumedThing,
+    base: str,
+    td: dict[str, Any],
+    credentials: Credentials | None,
+    request_timeout: float,
+) -> Any:
+    """The directory's listing: its listing property, else its Things API ``things``."""
     try:
-        listing = await directory.read_property(_listing_property(td))
+        return await directory.read_property(_listing_property(td))
     except RemoteError as exc:
         # Domus TDD 1.0's form fills its optional query variables with empty strings,
         # which it then answers with a 500; the Things API listing itself works.
         fallback = urljoin(base if base.endswith("/") else base + "/", "things")
         try:
-            listing = await fetch_json(client, fallback, request_timeout, credentials)
-        except (RemoteError, TDError):
+            return await fetch_json(client, fallback, request_timeout, credentials)
+        except RemoteError as failed:
+            if failed.status >= 500:  # the listing there failed: that is what to retry
+                raise
             raise exc from None
-    found = await _listing(client, url, listing, items, request_timeout, credentials)
-    return [thing for thing in found if query is None or query.matches(thing.td)]
+        except TDError:
+            raise exc from None
 
 
 async def _listing(

@@ -14,7 +14,8 @@ checked here once, before routing, so no route module can forget it:
   the same-origin rule for unsafe methods (no cross-site form can invoke);
 - authentication (``basic``/``bearer``, verified credentials cached) and the
   observer/operator roles, per Thing where the path names one;
-- per-client limits on held streams (SSE, long poll): 503 + ``Retry-After``;
+- per-client limits on held streams (SSE, long poll): 503 + ``Retry-After`` (a long
+  poll only when it would start a new subscription, see ``longpoll.py``);
 - ``HEAD``: headers only, and a stream's subscription is closed at once.
 
 Every refusal is an RFC 9457 problem; nothing here echoes request data back.
@@ -38,6 +39,7 @@ from .._problems import problem_type
 from .._security import Authenticator, FailureThrottle, Principal, Role, SecurityConfig
 from .._servient import Servient
 from . import routes
+from .longpoll import STREAMS_FULL, TOO_MANY_STREAMS
 from .sse import RAW_BODY
 
 __all__ = ["Guard", "install_guard"]
@@ -469,15 +471,16 @@ class Guard:
         if method == "GET" and (is_sse or _LONGPOLL_PATH.match(path)):
             client = _client(scope)
             if self.streams[client] >= self.config.max_streams_per_client:
-                await _problem(
-                    503,
-                    "too-many-streams",
-                    "Too many streams",
-                    "this client holds too many streams and long polls; close some",
-                    scope,
-                    [(b"retry-after", b"5")],
-                )(send)
-                return
+                if not is_sse:
+                    # A long poll may be the next GET of a subscription the client holds,
+                    # sent the moment the last answer arrived and so before that request
+                    # is uncounted here; node-wot ends an observation on any refusal.
+                    # Only longpoll.py knows whether the GET needs a new buffer: it
+                    # refuses those, with the problem below.
+                    scope[STREAMS_FULL] = True
+                else:
+                    await _problem(503, *TOO_MANY_STREAMS, scope, [(b"retry-after", b"5")])(send)
+                    return
             self.streams[client] += 1
             try:
                 await self.app(scope, receive, send)

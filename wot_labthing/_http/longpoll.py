@@ -24,9 +24,10 @@ from typing import Any
 
 from quart import Quart, Response, current_app, request
 
-from .._errors import BusyError
 from .._events import Delivery, Message, Subscription
+from .._problems import problem_type
 from .._servient import Servient
+from .problems import problem_response
 
 __all__ = [
     "COOKIE",
@@ -34,6 +35,8 @@ __all__ = [
     "LONGPOLL_GRACE",
     "LONGPOLL_HOLD",
     "LONGPOLL_PROBE_GRACE",
+    "STREAMS_FULL",
+    "TOO_MANY_STREAMS",
     "long_poll",
     "longpoll_count",
 ]
@@ -58,12 +61,32 @@ COOKIE = "wot-longpoll"
 #: so event streams and other requests do not wait behind all of them.
 LONGPOLL_ANSWERS_PER_TICK = 20
 
+#: ASGI scope key the guard sets on a long-poll GET from a client that already holds
+#: ``[security] max_streams_per_client`` streams: refused here only if it needs a new
+#: buffer, never when it continues one (node-wot ends an observation on any refusal).
+STREAMS_FULL = "wot_labthing.streams_full"
+#: Slug, title and detail of the refusal of one stream too many (here and in the guard).
+TOO_MANY_STREAMS = (
+    "too-many-streams",
+    "Too many streams",
+    "this client holds too many streams and long polls; close some",
+)
+
 #: Opens the subscription of a new poller: (servient, (thing, kind, name), size).
 Subscriber = Callable[[Servient, tuple[str, str, str], int], Subscription]
 
 
 _Affordance = tuple[str, str, str]
 _TIMED_OUT: Any = object()
+
+
+class _Refused(Exception):
+    """A new buffer for this client is refused (too many streams); becomes a 503 problem."""
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after
 
 
 class _Poller:
@@ -222,13 +245,15 @@ class _Pollers:
         subscribe: Subscriber,
     ) -> _Poller:
         client = request.remote_addr or ""
+        if request.scope.get(STREAMS_FULL):
+            raise _Refused(TOO_MANY_STREAMS[2], 5)
         security = current_app.config.get("SECURITY")
         limit = getattr(security, "max_streams_per_client", 0)
         if limit and self.per_client[client] >= limit:
-            raise BusyError(
+            raise _Refused(
                 "this client holds too many long-poll subscriptions; poll with the cookie "
                 "you were given, or wait for the old ones to expire",
-                retry_after=LONGPOLL_PROBE_GRACE,
+                LONGPOLL_PROBE_GRACE,
             )
         subscription = subscribe(servient, affordance, LONGPOLL_BUFFER)
         poller = _Poller(self, affordance, subscription, fallback)
@@ -271,7 +296,13 @@ async def long_poll(
 ) -> Response:
     """Answer a long-poll HEAD probe or GET on ``affordance`` (thing, kind, name)."""
     pollers = _pollers()
-    poller = pollers.find(servient, affordance, subscribe)
+    try:
+        poller = pollers.find(servient, affordance, subscribe)
+    except _Refused as refused:
+        slug, title, _ = TOO_MANY_STREAMS
+        problem = {"type": problem_type(slug), "title": title, "detail": refused.detail}
+        retry_after = str(max(1, round(refused.retry_after)))
+        return problem_response(problem, 503, {"Retry-After": retry_after})
     if request.method == "HEAD":  # Quart routes HEAD to GET handlers: answer at once
         poller.last_seen = time.monotonic()
         response = Response(status=202)

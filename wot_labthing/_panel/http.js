@@ -150,36 +150,27 @@ export async function getJson(url, options) {
 }
 
 /**
- * Follow a text/event-stream with fetch(), reconnecting with back-off; returns { close }.
- * onEvent({ event, data, id }) gets each message, onState("open" | "down" | "closed", error).
+ * Keep a stream open: call connect(signal, wasDown) again and again until closed; returns
+ * { close }. connect resolves true to connect again at once, false to wait first; a throw
+ * reports onState("down", error) and waits. Waits double from firstDelay() to 10 s and
+ * start over after each connect that resolved; a cancelled login dialog stops for good.
  */
-export function openSse(url, { onEvent, onState = () => {} }) {
+function keepConnected(connect, onState, firstDelay = () => 1000) {
   let controller = null;
   let closed = false;
-  let lastId = null;
-  let retry = 1000;
   const run = async () => {
-    let delay = retry;
+    let delay = firstDelay();
+    let down = false;
     while (!closed) {
       controller = new AbortController();
       try {
-        const headers = lastId ? { "Last-Event-ID": lastId } : {};
-        const response = await request(url, {
-          accept: "text/event-stream",
-          signal: controller.signal,
-          headers,
-        });
-        if (!response.ok) throw new ProblemError(response.status, await problemOf(response));
-        onState("open");
-        delay = retry;
-        await readEvents(response.body, (message) => {
-          if (message.id) lastId = message.id;
-          if (message.retry) retry = message.retry;
-          if (message.data !== undefined) onEvent(message);
-        });
-        if (!closed) onState("down", new Error("stream ended"));
+        const again = await connect(controller.signal, down);
+        down = false;
+        delay = firstDelay();
+        if (again) continue;
       } catch (error) {
         if (closed) break;
+        down = true;
         onState("down", error);
         if (error instanceof AuthCancelled) return;
       }
@@ -195,6 +186,29 @@ export function openSse(url, { onEvent, onState = () => {} }) {
       onState("closed");
     },
   };
+}
+
+/**
+ * Follow a text/event-stream with fetch(), reconnecting with back-off; returns { close }.
+ * onEvent({ event, data, id }) gets each message, onState("open" | "down" | "closed", error).
+ */
+export function openSse(url, { onEvent, onState = () => {} }) {
+  let lastId = null;
+  let retry = 1000;
+  const connect = async (signal) => {
+    const headers = lastId ? { "Last-Event-ID": lastId } : {};
+    const response = await request(url, { accept: "text/event-stream", signal, headers });
+    if (!response.ok) throw new ProblemError(response.status, await problemOf(response));
+    onState("open");
+    await readEvents(response.body, (message) => {
+      if (message.id) lastId = message.id;
+      if (message.retry) retry = message.retry;
+      if (message.data !== undefined) onEvent(message);
+    });
+    if (!signal.aborted) onState("down", new Error("stream ended"));
+    return false; // reconnect after the server's retry delay
+  };
+  return keepConnected(connect, onState, () => retry);
 }
 
 /** Parse an event stream body (WHATWG "server-sent events" rules) into messages. */
@@ -232,42 +246,17 @@ async function readEvents(body, dispatch) {
 
 /** Long polling (node-wot's observe form): each answer is the next value; same interface. */
 export function openLongPoll(url, { onEvent, onState = () => {} }) {
-  let controller = null;
-  let closed = false;
-  const run = async () => {
-    let delay = 1000;
-    let failed = false;
-    while (!closed) {
-      controller = new AbortController();
-      try {
-        // the answer only comes with the next value: the stream counts as up while waiting
-        if (!failed) onState("open");
-        const response = await request(url, { signal: controller.signal });
-        if (!response.ok) throw new ProblemError(response.status, await problemOf(response));
-        if (failed) onState("open");
-        failed = false;
-        delay = 1000;
-        const text = await response.text();
-        if (text !== "") onEvent({ data: text });
-        continue;
-      } catch (error) {
-        if (closed) break;
-        failed = true;
-        onState("down", error);
-        if (error instanceof AuthCancelled) return;
-      }
-      await sleep(delay);
-      delay = Math.min(delay * 2, 10000);
-    }
+  const connect = async (signal, wasDown) => {
+    // the answer only comes with the next value: the stream counts as up while waiting
+    if (!wasDown) onState("open");
+    const response = await request(url, { signal });
+    if (!response.ok) throw new ProblemError(response.status, await problemOf(response));
+    if (wasDown) onState("open");
+    const text = await response.text();
+    if (text !== "") onEvent({ data: text });
+    return true; // poll again at once
   };
-  run();
-  return {
-    close() {
-      closed = true;
-      controller?.abort();
-      onState("closed");
-    },
-  };
+  return keepConnected(connect, onState);
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
