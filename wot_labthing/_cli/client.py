@@ -16,6 +16,7 @@ so the main thread stays free to prompt and to take Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import netrc
@@ -47,6 +48,8 @@ from .._errors import (
 from .._jsonutil import loads
 from .client_args import (
     CAFILE_ENV,
+    MQTT_PASSWORD_ENV,
+    MQTT_USER_ENV,
     NETRC_ENV,
     PASSWORD_ENV,
     TOKEN_ENV,
@@ -76,6 +79,27 @@ def _json_argument(text: str, what: str) -> Any:
 
 
 def _credentials(args: argparse.Namespace) -> Credentials | None:
+    """HTTP credentials (``--user``, ``--token``, netrc) and the broker login (``--mqtt-user``)."""
+    http = _http_credentials(args)
+    if not hasattr(args, "mqtt_user"):  # only observe may go through a broker
+        return http
+    mqtt_user = args.mqtt_user or os.environ.get(MQTT_USER_ENV)
+    if not mqtt_user:
+        return http
+    mqtt_username, _, typed = mqtt_user.partition(":")
+    mqtt_password = typed or os.environ.get(MQTT_PASSWORD_ENV)
+    if mqtt_password is None:
+        if not sys.stdin.isatty():
+            raise ConsumerError(
+                f"--mqtt-user {mqtt_username}: give USER:PASSWORD or set {MQTT_PASSWORD_ENV}"
+            )
+        mqtt_password = getpass.getpass(f"MQTT broker password for {mqtt_username}: ")
+    return dataclasses.replace(
+        http or Credentials(), mqtt_username=mqtt_username, mqtt_password=mqtt_password
+    )
+
+
+def _http_credentials(args: argparse.Namespace) -> Credentials | None:
     token = args.token or os.environ.get(TOKEN_ENV)
     username = password = None
     user = args.user or os.environ.get(USER_ENV)
