@@ -14,6 +14,8 @@ from typing import Any
 
 __all__ = [
     "CAFILE_ENV",
+    "MQTT_PASSWORD_ENV",
+    "MQTT_USER_ENV",
     "NETRC_ENV",
     "PASSWORD_ENV",
     "TOKEN_ENV",
@@ -26,6 +28,9 @@ TOKEN_ENV = "WOT_LABTHING_TOKEN"
 USER_ENV = "WOT_LABTHING_USER"
 NETRC_ENV = "WOT_LABTHING_NETRC"
 CAFILE_ENV = "WOT_LABTHING_CAFILE"
+#: The MQTT broker's login (its own accounts: never the HTTP --user).
+MQTT_USER_ENV = "WOT_LABTHING_MQTT_USER"
+MQTT_PASSWORD_ENV = "WOT_LABTHING_MQTT_PASSWORD"
 
 
 def _runs(module: str, name: str) -> Callable[[argparse.Namespace], int]:
@@ -130,7 +135,16 @@ def add_client_commands(commands: Any) -> None:
     observe.add_argument("name", metavar="PROPERTY", help="an observable property, or an event")
     observe.add_argument("--count", type=int, default=0, help="stop after this many values")
     observe.add_argument(
-        "--subprotocol", choices=["sse", "longpoll"], help="force SSE or long polling"
+        "--subprotocol",
+        choices=["mqtt", "sse", "longpoll"],
+        help="force the MQTT broker, SSE or long polling (default: the broker if the TD"
+        " offers one and it answers, else SSE)",
+    )
+    observe.add_argument(
+        "--mqtt-user",
+        metavar="USER[:PASSWORD]",
+        help=f"the MQTT broker's login, if it wants one (or ${MQTT_USER_ENV} and"
+        f" ${MQTT_PASSWORD_ENV}); --user is never sent to a broker",
     )
     observe.set_defaults(handler=_runs("observe", "_observe"))
 

@@ -1,13 +1,15 @@
 """Credentials and certificate checking for the client commands.
 
 From ``--user``/``--token`` (or their environment variables), else the URL's
-host in a netrc-style file; ``--cafile`` for https. Apart from the session so
+host in a netrc-style file; ``--cafile`` for https; the MQTT broker's own login
+(``--mqtt-user``, ``observe`` only), never the HTTP one. Apart from the session so
 where a secret may come from is read in one place.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import netrc
 import os
@@ -18,10 +20,39 @@ from urllib.parse import urlsplit
 
 from ..._consumed.security import Credentials
 from ..._errors import ConsumerError
-from ..client_args import CAFILE_ENV, NETRC_ENV, PASSWORD_ENV, TOKEN_ENV, USER_ENV
+from ..client_args import (
+    CAFILE_ENV,
+    MQTT_PASSWORD_ENV,
+    MQTT_USER_ENV,
+    NETRC_ENV,
+    PASSWORD_ENV,
+    TOKEN_ENV,
+    USER_ENV,
+)
 
 
 def _credentials(args: argparse.Namespace) -> Credentials | None:
+    """HTTP credentials (``--user``, ``--token``, netrc) and the broker login (``--mqtt-user``)."""
+    http = _http_credentials(args)
+    if not hasattr(args, "mqtt_user"):  # only observe may go through a broker
+        return http
+    mqtt_user = args.mqtt_user or os.environ.get(MQTT_USER_ENV)
+    if not mqtt_user:
+        return http
+    mqtt_username, _, typed = mqtt_user.partition(":")
+    mqtt_password = typed or os.environ.get(MQTT_PASSWORD_ENV)
+    if mqtt_password is None:
+        if not sys.stdin.isatty():
+            raise ConsumerError(
+                f"--mqtt-user {mqtt_username}: give USER:PASSWORD or set {MQTT_PASSWORD_ENV}"
+            )
+        mqtt_password = getpass.getpass(f"MQTT broker password for {mqtt_username}: ")
+    return dataclasses.replace(
+        http or Credentials(), mqtt_username=mqtt_username, mqtt_password=mqtt_password
+    )
+
+
+def _http_credentials(args: argparse.Namespace) -> Credentials | None:
     token = args.token or os.environ.get(TOKEN_ENV)
     username = password = None
     user = args.user or os.environ.get(USER_ENV)
