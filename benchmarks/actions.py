@@ -13,47 +13,35 @@ processes over raw keep-alive sockets (``_rawload.py``). In process (wot-labthin
 the cost per progress+log update for runs of 100 to 10,000 updates, and a retained
 finished record's size (tracemalloc). The table ends with issue #12's goals, met or not.
 
-One run on the development machine (2 cores shared with six other jobs; `uptime` load
-average 9.0 when it started, 5.2 when it ended, so every figure of both servients is
-slower than on a quiet machine and varies from run to run), 2026-11-29, after idle
-action threads are reused (no thread start per quick run) and thread reports reach the
-loop in one batched wake-up:
+Earlier runs (2026-11-29) drove the quick round trips with one httpx client in this
+process: it used 98 % of its core at ~430 round trips/s while the servient used 63 %
+of one, so the concurrency-16 figure (379/s, 2.45x) measured the client. They now
+come from client processes over raw keep-alive sockets (``_rawload.round_trips``),
+for both servients, and the table shows both sides' CPU.
+
+Run of 2026-11-29 23:20 UTC (2 cores; two other engineers' test runs were going on,
+load average 2.2-2.8), defaults untouched, after a run stopped keeping the HTTP
+request that started it alive (done callback in the run's clean context, no
+reference cycle through the raw-body extension, the body deadline's timer without
+the request's context):
 
     figure                                         wot-labthing     labthings-fastapi 0.3.0
-    quick round trip, sequential / concurrency 16  145/s / 273/s    44/s / 100/s (3.26x / 2.72x)
-    sync 2,000 wait(2): accepted / completed       4.2 s / 6.8 s    8.1 s / 9.8 s
-      completed after the last was accepted        2.6 s            1.6 s
-      failed, lost, peak RSS                       0, 0, 98 MiB     0, 0, 105 MiB
-    async 10,000 wait(2): accepted / completed     18.9 s / 22.2 s  129.3 s / 132.0 s
-      failed, lost, peak RSS                       0, 0, 95 MiB     0, 0, 145 MiB
-    per-update cost at 100 / 1,000 / 10,000        11.6 / 14.0 / 19.3 us
+    quick round trip, sequential / concurrency 16  489/s / 785/s    60/s / 165/s (8.14x / 4.75x)
+      servient / clients' CPU at concurrency 16    91 % / 16 %      90 % / 10 %
+    sync 2,000 wait(2): accepted / completed       4.2 s / 6.6 s    19.0 s / 20.8 s
+      completed after the last was accepted        2.4 s            1.8 s
+      failed, lost, peak RSS                       0, 0, 86 MiB     0, 0, 117 MiB
+    async 10,000 wait(2): accepted / completed     12.6 s / 14.9 s  147.1 s / 149.5 s
+      failed, lost, peak RSS                       0, 0, 80 MiB     0, 0, 161 MiB
+    per-update cost at 100 / 1,000 / 10,000        11.1 / 8.1 / 12.0 us (flat)
     retained finished record (tracemalloc)         0.82 KiB
 
-Goals met on that run: sync 2,000 with 0 failed, 0 lost, completed 2.6 s (<= 3 s) after
-the last was accepted and peak RSS not above the peer's; async 10,000 with 0 failed,
-0 lost, peak RSS <= 150 MiB; quick round trip >= 3x the peer's sequentially (3.26x);
-records <= 4 KiB. Not met on that run: the quick round trip at concurrency 16 (2.72x,
-not 3x). The per-update cost rose from 11.6 to 19.3 us between 100 and 10,000 updates
-on that run (the run before measured 13.9 / 11.6 / 12.8 us): with the load varying
-during the run this is not conclusive either way; rerun on a quiet machine before
-judging it. The server's own CPU per quick round trip is ~1.6-2.0 ms, most of it the
-HTTP stack (hypercorn, quart, routing, url building), not the action machinery.
-
-Rerun on the quiet machine (load average 2.3 falling to 1.5, nothing else running),
-2026-11-29 22:30 UTC, same code and defaults:
-
-    figure                                         wot-labthing     labthings-fastapi 0.3.0
-    quick round trip, sequential / concurrency 16  409/s / 379/s    52/s / 154/s (7.92x / 2.45x)
-    sync 2,000 wait(2): accepted / completed       3.1 s / 5.4 s    9.7 s / 12.3 s
-      completed after the last was accepted        2.3 s            2.6 s
-      failed, lost, peak RSS                       0, 0, 108 MiB    0, 0, 103 MiB
-    async 10,000 wait(2): accepted / completed     12.3 s / 14.5 s  106.9 s / 108.0 s
-      failed, lost, peak RSS                       0, 0, 107 MiB    0, 0, 145 MiB
-    per-update cost at 100 / 1,000 / 10,000        17.1 / 11.9 / 11.7 us (flat: no growth)
-    retained finished record (tracemalloc)         0.82 KiB
-
-Not met on the quiet run: the quick round trip at concurrency 16 (2.45x, goal 3x) and the
-sync 2,000 peak RSS (108 MiB against the peer's 103 MiB). Everything else is met.
+Every goal of issue #12 is met on that run: sync 2,000 with 0 failed, 0 lost,
+completed 2.4 s (<= 3 s) after the last was accepted, peak RSS 86 MiB against the
+peer's 117 MiB (the run before the fix: 108 against 103); async 10,000 with 0 failed,
+0 lost, 80 MiB (<= 150); quick round trip 8.1x sequentially and 4.8x at concurrency
+16 (>= 3x), both servients saturating their one core at concurrency 16; records
+0.82 KiB (<= 4 KiB); per-update cost flat.
 """
 
 from __future__ import annotations
