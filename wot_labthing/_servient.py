@@ -80,7 +80,7 @@ class ServientSettings:
     #: Invocation records kept at most; past it finished records already read go first,
     #: then the oldest finished ones (pending and running ones always stay).
     action_max_records: Annotated[int, _AT_LEAST_ONE] = 20_000
-    #: Seconds shutdown waits for cancelled actions to end.
+    #: Seconds shutdown waits for cancelled actions to end, and for each Thing to close.
     shutdown_grace: Annotated[float, _NOT_NEGATIVE] = 5.0
     #: Largest request body accepted, in bytes.
     max_body_bytes: Annotated[int, _AT_LEAST_ONE] = 1024 * 1024
@@ -747,12 +747,26 @@ class Servient:
             await self._close_quietly(thing)
         self._opened.clear()
         self._unreachable.clear()
-        self._workers.close()
+        abandoned = self._workers.close()
+        if abandoned:
+            _log.warning(
+                "%d property call(s) still running at shutdown (an instrument that never"
+                " answers); their threads are abandoned",
+                abandoned,
+            )
         self.ids.close()
 
     async def _close_quietly(self, thing: Thing) -> None:
+        """Close one Thing, waiting at most ``shutdown_grace`` (its port may be stuck)."""
         try:
-            await self.run_sync(thing.close)
+            async with asyncio.timeout(self.settings.shutdown_grace):
+                await self.run_sync(thing.close)
+        except TimeoutError:
+            _log.warning(
+                "closing Thing %r took over %.3g s; its thread is abandoned",
+                thing.thing_name,
+                self.settings.shutdown_grace,
+            )
         except Exception:
             _log.exception("closing Thing %r failed", thing.thing_name)
 
