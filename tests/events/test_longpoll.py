@@ -177,10 +177,19 @@ async def test_subscriber_cap_applies_to_long_pollers(serve) -> None:
         assert refused.headers["content-type"] == "application/problem+json"
 
 
-async def test_hold_timeout_answers_204(serve, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(observe, "LONGPOLL_HOLD", 0.1)
-    async with serve([Sensor(name="s")]) as (_, client):
-        assert (await client.get(VALUE)).status_code == 204
+async def test_an_expired_hold_redirects_to_poll_again_then_204_at_the_limit(serve) -> None:
+    """A redirect carries no value (node-wot follows it); fetch allows 20 per request."""
+    settings = wl.ServientSettings(longpoll_hold=0.05)
+    async with serve([Sensor(name="s")], settings) as (_, client):
+        first = await client.get(VALUE)
+        assert first.status_code == 307 and first.content == b""
+        assert first.headers["location"] == f"?{observe.REPOLL}=1"  # the same path
+        assert first.headers["cache-control"] == "no-store"
+        followed = await client.get(VALUE, follow_redirects=True)
+        assert followed.status_code == 204  # the last expiry ends the request
+        assert len(followed.history) == observe.MAX_REPOLLS < 20
+        refollowed = await client.get(f"{VALUE}?{observe.REPOLL}=junk")
+        assert refollowed.headers["location"].endswith(f"?{observe.REPOLL}=1")
 
 
 async def test_shutdown_answers_held_gets_at_once() -> None:
