@@ -83,6 +83,7 @@ PATH_METADATA_CALLS = (
 EXTRA_BLOCKING = {
     "wot_labthing._td.schema_problems": "a TD against the official schema: ms of CPU per TD",
     "zeroconf._core.create_sockets": "reads every interface (ifaddr), opens and binds sockets",
+    "ifaddr.get_adapters": "walks every network interface (getifaddrs, netlink)",
 }
 
 

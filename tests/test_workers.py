@@ -80,7 +80,7 @@ def test_a_servient_with_a_forever_blocked_getter_exits_on_sigterm(tmp_path: Pat
             if process.poll() is None:
                 process.kill()
     assert returncode == 0, log
-    assert "1 property call(s) still running at shutdown" in log, log
+    assert "1 property or close call(s) still running at shutdown" in log, log
     assert stopped_in < GRACE + MARGIN
 
 
