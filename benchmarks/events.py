@@ -353,71 +353,56 @@ async def _mqtt(
         client.finish()
 
 
-def mosquitto_sub_process(count: int, url: str, conn: Connection) -> None:
-    """Run ``count`` ``mosquitto_sub`` subscribers (QoS 1); report a Tally like the others.
+def node_subscribers_process(count: int, url: str, conn: Connection) -> None:
+    """Run ``count`` MQTT QoS 1 subscribers in one Node.js process; report a Tally.
 
-    Python cannot parse and acknowledge 100,000 QoS 1 messages a second on a small
-    machine (the bare asyncio subscriber saturated its core at 1000 subscribers x
-    100/s, so the figure measured it); Eclipse Mosquitto's own C client costs a few
-    microseconds a message. Each prints ``<receipt time> <payload>`` per message to
-    its own file, read after the run; a subscriber counts as connected once it has
-    the retained value.
+    A CPython subscriber parses and acknowledges a message in tens of microseconds: at
+    1000 subscribers x 100 changes/s (100,000 deliveries a second) the asyncio client
+    saturated its core, and a ``mosquitto_sub`` process per subscriber needed ~3.7 cores
+    of context switches, so either measured the load generator. One Node.js process
+    (``mqtt_subscribers.js``, V8-compiled parsing, one write of PUBACKs per read) keeps
+    the generator well below the broker's own cost.
     """
     import shutil
-    import tempfile
 
-    raise_nofile()
     parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", str(parts.port or 1883)
-    executable = shutil.which("mosquitto_sub")
-    assert executable is not None
-    directory = Path(tempfile.mkdtemp(prefix="bench-mqtt-sub-"))
-    outputs = [directory / f"{index}.txt" for index in range(count)]
-    command = [executable, "-h", host, "-p", port, "-t", TOPIC, "-q", "1", "-F", "%U %p"]
-    processes = []
-    for index, output in enumerate(outputs):
-        with output.open("wb") as sink:
-            processes.append(
-                subprocess.Popen([*command, "-i", f"b{index}"], stdout=sink, stderr=sink)
-            )
-        if index % 50 == 49:
-            time.sleep(0.05)  # stay under the listen backlog
-    deadline = time.monotonic() + 60
-    while not all(output.stat().st_size for output in outputs):
-        assert time.monotonic() < deadline, "subscribers did not get the retained value"
-        time.sleep(0.05)
-    conn.send("connected")
-    started = time.perf_counter()
-    first, last = conn.recv()
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.wait()
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    tally = Tally(connected=count)
-    tally.cpu = (usage.ru_utime + usage.ru_stime) / (time.perf_counter() - started)
-    for output in outputs:
-        seen: set[int] = set()
-        for line in output.read_text().splitlines():
-            received, _, payload = line.partition(" ")
-            try:
-                seq, sent = json.loads(payload)
-            except ValueError:
-                tally.errors += 1
-                continue
-            if first <= int(seq) <= last:
-                seen.add(int(seq))
-                tally.latencies.append(float(received) - sent)
-        tally.expected += last - first + 1
-        tally.received += len(seen)
-    shutil.rmtree(directory, ignore_errors=True)
+    node = shutil.which("node")
+    assert node is not None, "node is needed for the MQTT subscribers"
+    script = ROOT / "benchmarks" / "mqtt_subscribers.js"
+    command = [node, str(script), parts.hostname or "127.0.0.1", str(parts.port), TOPIC]
+    with subprocess.Popen(
+        [*command, str(count)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_die_with_parent,
+    ) as process:
+        assert process.stdin is not None and process.stdout is not None
+        assert process.stdout.readline().strip() == "connected"
+        conn.send("connected")
+        started = time.perf_counter()
+        first, last = conn.recv()
+        process.stdin.write(f"{first} {last}\n")
+        process.stdin.flush()
+        result = json.loads(process.stdout.readline())
+    tally = Tally(connected=count, expected=result["expected"], received=result["received"])
+    tally.latencies = result["latencies"]
+    tally.cpu = result["cpu"] / (time.perf_counter() - started)
     conn.send(tally)
+
+
+def _die_with_parent() -> None:
+    """In a subscriber's child process: end it when the client process ends, however."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def client_process(role: str, count: int, url: str, conn: Connection) -> None:
     """Run ``count`` clients of ``role``; report a Tally and the seqs each saw."""
-    if role == "mqtt" and _use_mosquitto_sub():
-        mosquitto_sub_process(count, url, conn)
+    if role == "mqtt" and os.environ.get("BENCH_MQTT_CLIENT") != "python":
+        node_subscribers_process(count, url, conn)
         return
     raise_nofile()
     parts = urlsplit(url)
@@ -458,15 +443,6 @@ def client_process(role: str, count: int, url: str, conn: Connection) -> None:
     conn.send(asyncio.run(main()))
 
 
-def _use_mosquitto_sub() -> bool:
-    """The C subscriber when installed (``BENCH_MQTT_CLIENT=python`` forces the asyncio one)."""
-    import shutil
-
-    if os.environ.get("BENCH_MQTT_CLIENT") == "python":
-        return False
-    return shutil.which("mosquitto_sub") is not None
-
-
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """User and system CPU seconds of ``pid``."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -490,8 +466,14 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def start_mosquitto(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """mosquitto on a free loopback port, with room for 1000 QoS 1 subscribers."""
+def start_mosquitto(
+    directory: Path, bridge_to: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """mosquitto on a free loopback port, with room for 1000 QoS 1 subscribers.
+
+    With ``bridge_to`` (another broker's URL) it bridges that broker's ``bench/#``
+    in at QoS 1, as a site's broker takes a bench's values (docs/scale-out.md).
+    """
     import shutil
     import socket
 
@@ -499,11 +481,15 @@ def start_mosquitto(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = directory / "mosquitto.conf"
-    config.write_text(
+    config = directory / f"mosquitto-{port}.conf"
+    text = (
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
         "max_queued_messages 100000\nmax_inflight_messages 100\nlog_type error\n"
     )
+    if bridge_to is not None:
+        address = bridge_to.removeprefix("mqtt://")
+        text += f"connection bench-{port}\naddress {address}\ntopic bench/# in 1\n"
+    config.write_text(text)
     process = subprocess.Popen([executable, "-c", str(config)], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while True:
@@ -517,21 +503,32 @@ def start_mosquitto(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.05)
 
 
-def run(sse: int, longpoll: int, rate: float, seconds: float, drain: float, mqtt: int = 0) -> None:
+def run(
+    sse: int,
+    longpoll: int,
+    rate: float,
+    seconds: float,
+    drain: float,
+    mqtt: int = 0,
+    brokers: int = 1,
+) -> None:
     raise_nofile()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    broker: subprocess.Popen[bytes] | None = None
+    started: list[tuple[subprocess.Popen[bytes], str]] = []
     if mqtt:
         import tempfile
 
-        broker, broker_url = start_mosquitto(Path(tempfile.mkdtemp(prefix="bench-mqtt-")))
-        env["BENCH_BROKER"] = broker_url
+        directory = Path(tempfile.mkdtemp(prefix="bench-mqtt-"))
+        started.append(start_mosquitto(directory))
+        for _ in range(brokers - 1):
+            started.append(start_mosquitto(directory, bridge_to=started[0][1]))
+        env["BENCH_BROKER"] = started[0][1]
     try:
-        _run(sse, longpoll, rate, seconds, drain, mqtt, env, broker)
+        _run(sse, longpoll, rate, seconds, drain, mqtt, env, started)
     finally:
-        if broker is not None:
-            broker.terminate()
-            broker.wait()
+        for process, _ in started:
+            process.terminate()
+            process.wait()
 
 
 def _run(
@@ -542,8 +539,9 @@ def _run(
     drain: float,
     mqtt: int,
     env: dict[str, str],
-    broker: subprocess.Popen[bytes] | None,
+    brokers: list[tuple[subprocess.Popen[bytes], str]],
 ) -> None:
+    """One run; MQTT subscribers are shared out evenly between the ``brokers``."""
     with subprocess.Popen(
         [sys.executable, "-c", SERVER],
         cwd=ROOT,
@@ -556,10 +554,13 @@ def _run(
         url = server.stdout.readline().strip()
         context = multiprocessing.get_context("spawn")
         clients = []
-        for role, count in (("sse", sse), ("longpoll", longpoll), ("mqtt", mqtt)):
+        shares = [("sse", sse, url), ("longpoll", longpoll, url)]
+        for index, (_, broker_url) in enumerate(brokers):
+            share = mqtt // len(brokers) + (index < mqtt % len(brokers))
+            shares.append(("mqtt", share, broker_url.replace("mqtt://", "http://")))
+        for role, count, where in shares:
             if count:
                 ours, theirs = context.Pipe()
-                where = env["BENCH_BROKER"].replace("mqtt://", "http://") if role == "mqtt" else url
                 process = context.Process(target=client_process, args=(role, count, where, theirs))
                 process.start()
                 clients.append((role, count, process, ours))
@@ -567,7 +568,7 @@ def _run(
             assert conn.recv() == "connected"
         rss_idle, _ = memory_mb(server.pid)
         cpu_before, started = cpu_seconds(server.pid), time.perf_counter()
-        broker_before = cpu_seconds(broker.pid) if broker is not None else (0.0, 0.0)
+        broker_before = sum(sum(cpu_seconds(process.pid)) for process, _ in brokers)
         server.stdin.write(f"{rate} {seconds}\n")
         server.stdin.flush()
         assert server.stdout.readline().strip() == "done"
@@ -575,10 +576,8 @@ def _run(
             (after - before) / (time.perf_counter() - started)
             for after, before in zip(cpu_seconds(server.pid), cpu_before, strict=True)
         )
-        broker_cpu = 0.0
-        if broker is not None:
-            broker_cpu = sum(cpu_seconds(broker.pid)) - sum(broker_before)
-            broker_cpu /= time.perf_counter() - started
+        broker_cpu = sum(sum(cpu_seconds(process.pid)) for process, _ in brokers)
+        broker_cpu = (broker_cpu - broker_before) / (time.perf_counter() - started)
         time.sleep(drain)
         rss, peak = memory_mb(server.pid)
         total = int(rate * seconds)
@@ -588,8 +587,11 @@ def _run(
             f"{sse} SSE + {longpoll} long-poll + {mqtt} MQTT clients, {rate:g} changes/s "
             f"for {seconds:g} s ({total} values), {drain:g} s to drain"
         )
-        if broker is not None:
-            print(f"mosquitto: CPU {100 * broker_cpu:.0f}% of a core during changes (QoS 1)")
+        if brokers:
+            print(
+                f"mosquitto ({len(brokers)} broker(s)): CPU {100 * broker_cpu:.0f}% of a core "
+                "during changes, all brokers together (QoS 1)"
+            )
         print(
             f"server: CPU {100 * (user + system):.0f}% of a core during changes "
             f"({100 * user:.0f}% user, {100 * system:.0f}% system), RSS {rss:.0f} MiB "
@@ -627,11 +629,26 @@ def main() -> None:
         help="MQTT subscribers through mosquitto (QoS 1), measured in a second servient "
         "after the HTTP clients' run, so each path's server CPU is its own",
     )
+    parser.add_argument(
+        "--brokers",
+        type=int,
+        default=1,
+        help="mosquitto brokers for the MQTT subscribers: the servient publishes to the "
+        "first, the others bridge bench/# from it, subscribers are shared out evenly",
+    )
     options = parser.parse_args()
     if options.sse or options.longpoll:
         run(options.sse, options.longpoll, options.rate, options.seconds, options.drain)
     if options.mqtt:
-        run(0, 0, options.rate, options.seconds, options.drain, mqtt=options.mqtt)
+        run(
+            0,
+            0,
+            options.rate,
+            options.seconds,
+            options.drain,
+            mqtt=options.mqtt,
+            brokers=options.brokers,
+        )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from wot_labthing._cli.client import ProgressBar, add_client_commands
+from wot_labthing._cli.client.invoke import ProgressBar
+from wot_labthing._cli.client_args import add_client_commands
 
 from ..conftest import ROOT, demo_servient
 

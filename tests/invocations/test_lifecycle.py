@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import wot_labthing as wl
-from wot_labthing import _invocations
+from wot_labthing._invocations import retention as _retention
 
 from ..waiting import eventually
 from .conftest import Lab, assert_record, wait_status
@@ -171,7 +171,7 @@ async def test_timeout_fails_the_run_with_a_timeout_problem(serve, lab: Lab) -> 
 async def test_retention_expires_finished_records_by_timer(
     serve, lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_invocations, "SWEEP_INTERVAL", 0.05)
+    monkeypatch.setattr(_retention, "SWEEP_INTERVAL", 0.05)
     settings = wl.ServientSettings(action_retention=0.2)
     async with serve([lab], settings) as (server, client):
         running = await client.post(

@@ -108,4 +108,4 @@ async def test_eviction_keeps_at_most_max_records_whatever_the_burst(
         await finish_all(servient, runs)
         manager = servient.invocations
         assert len(manager.list()) == 100
-        assert len(manager._finished) == 100 and len(manager._read) == 0
+        assert len(manager._retention.finished) == 100 and len(manager._retention.read) == 0

@@ -6,17 +6,23 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from ..conftest import IN_CI
 
-__all__ = ["Mosquitto", "free_port", "require_mosquitto"]
+__all__ = ["Mosquitto", "free_port", "require_mosquitto", "write_passwords"]
+
+#: A client mosquitto let in, as its ``log_type notice`` logs it (``u'name'`` if it logged in).
+_CONNECTED = re.compile(r"New client connected from \S+ as \S+ \(([^)]*)\)")
+_USER = re.compile(r"u'([^']*)'")
 
 
 def require_mosquitto() -> str:
@@ -40,22 +46,68 @@ def free_port() -> int:
         return port
 
 
-class Mosquitto:
-    """One mosquitto process with a temporary config; can be stopped and started again."""
+def write_passwords(path: Path, users: Iterable[str]) -> None:
+    """A mosquitto password file: each user's password is ``{user}-pw``."""
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:  # it ships in the same Debian package as the broker
+        pytest.fail("mosquitto_passwd is missing although mosquitto is installed")
+    for index, user in enumerate(users):
+        flags = ["-b", "-c"] if index == 0 else ["-b"]
+        subprocess.run(
+            [tool, *flags, str(path), user, f"{user}-pw"], check=True, capture_output=True
+        )
 
-    def __init__(self, directory: Path, port: int | None = None, extra: str = "") -> None:
+
+class Mosquitto:
+    """One mosquitto process with a temporary config; can be stopped and started again.
+
+    ``users`` makes a broker that wants a login (each user's password is
+    ``{user}-pw``, anonymous clients refused); ``log_connections`` logs every client
+    it lets in, with its user name (:meth:`logins`).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        extra: str = "",
+        *,
+        users: Iterable[str] = (),
+        log_connections: bool = False,
+    ) -> None:
         self.executable = require_mosquitto()
         self.port = port or free_port()
         self.config = directory / "mosquitto.conf"
+        self.users = tuple(users)
+        self.passwords = directory / "mosquitto.passwd"
+        self.log = directory / "mosquitto.log"
+        if self.users or log_connections:
+            # as root mosquitto drops to its own user, who cannot read pytest's tmp_path
+            # (0700); "user root" keeps it (and means nothing to a broker run by another user)
+            extra = "user root\n" + extra
+        if self.users:
+            extra += f"password_file {self.passwords}\n"
+        if log_connections:
+            extra += f"log_dest file {self.log}\nlog_type notice\n"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"allow_anonymous {'false' if self.users else 'true'}\n"
             "persistence false\n"
             "log_dest stderr\n"
             "log_type error\n"
             "log_type warning\n" + extra
         )
         self.process: subprocess.Popen[bytes] | None = None
+
+    def logins(self) -> list[str | None]:
+        """The user name of every client let in so far (None: anonymous), in order."""
+        if not self.log.exists():
+            return []
+        found: list[str | None] = []
+        for match in _CONNECTED.finditer(self.log.read_text()):
+            user = _USER.search(match.group(1))
+            found.append(user.group(1) if user else None)
+        return found
 
     @property
     def url(self) -> str:
@@ -64,6 +116,8 @@ class Mosquitto:
 
     def start(self, deadline: float = 10.0) -> None:
         """Start the broker and wait until it accepts connections."""
+        if self.users and not self.passwords.exists():
+            write_passwords(self.passwords, self.users)
         self.process = subprocess.Popen(
             [self.executable, "-c", str(self.config)],
             stdout=subprocess.DEVNULL,

@@ -143,10 +143,15 @@ async def test_the_td_offers_mqtt_forms_next_to_http_and_stays_valid(
                 "mqv:filter": topic,
                 "mqv:qos": "1",
                 "mqv:retain": True,
+                "security": ["mqtt_nosec_sc"],  # the broker's own: anonymous
             }
         ]
+        # the Thing's (HTTP) security is untouched; the broker's is a definition of its own
+        assert td["security"] == "nosec_sc"
+        assert td["securityDefinitions"]["mqtt_nosec_sc"]["scheme"] == "nosec"
         event_forms = td["events"]["flashed"]["forms"]
         assert event_forms[-1]["mqv:filter"] == "lab/a/lamp/events/flashed"
+        assert event_forms[-1]["security"] == ["mqtt_nosec_sc"]
         listing = (await client.get("/things")).json()
         assert listing[0]["properties"]["level"]["forms"][-1]["mqv:filter"] == topic
 

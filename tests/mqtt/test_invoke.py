@@ -224,6 +224,7 @@ async def test_invoking_is_off_by_default_no_forms_no_subscription(
                                     "mqv:topic": INVOKE,
                                     "mqv:qos": "1",
                                     "mqv:retain": False,
+                                    "security": ["mqtt_nosec_sc"],
                                 }
                             ]
                         else:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..conftest import ROOT, demo_servient
+from ..mqtt.broker import free_port
 
 SCRIPT = ROOT / "scripts" / "security-check"
 
@@ -64,3 +67,23 @@ def test_unreachable_servient_is_an_error_not_a_pass() -> None:
     result = _run("http://127.0.0.1:9/")
     assert result.returncode == 2
     assert "cannot reach" in result.stderr
+
+
+def test_an_open_servient_with_a_login_broker_still_fails_declares_security(
+    tmp_path: Path,
+) -> None:
+    """The broker's ``mqtt_basic_sc`` says nothing about HTTP; MQTT forms are not probed."""
+    config = tmp_path / "open-with-broker.toml"
+    port = free_port()  # no broker there: the binding keeps retrying, the TDs have the forms
+    config.write_text(
+        (ROOT / "examples" / "simulated.toml").read_text()
+        + f'\n[mqtt]\nbroker = "mqtt://pub:secret@127.0.0.1:{port}"\n'
+    )
+    shutil.copy(ROOT / "examples" / "simulated.py", tmp_path / "simulated.py")
+    with demo_servient("--host", "127.0.0.1", config=str(config)) as (_, urls):
+        result = _run(_base(urls))
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = _rows(result.stdout)
+    assert rows["declares-security"] == "FAIL", result.stdout
+    assert rows["auth"] == "FAIL"
+    assert "mqtt://" not in result.stdout and "Traceback" not in result.stderr

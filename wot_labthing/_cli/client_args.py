@@ -1,18 +1,21 @@
 """The client subcommands' arguments, without their work (built for every command line).
 
 Every ``wot-labthing`` command line, ``--help`` included, builds these parsers; the
-handlers import :mod:`.client` (httpx and the consumer) only when a client command
-runs, so the other commands start without them.
+handlers import their module of :mod:`.client` (httpx and the consumer) only when a
+client command runs, so the other commands start without them.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 __all__ = [
     "CAFILE_ENV",
+    "MQTT_PASSWORD_ENV",
+    "MQTT_USER_ENV",
     "NETRC_ENV",
     "PASSWORD_ENV",
     "TOKEN_ENV",
@@ -25,15 +28,17 @@ TOKEN_ENV = "WOT_LABTHING_TOKEN"
 USER_ENV = "WOT_LABTHING_USER"
 NETRC_ENV = "WOT_LABTHING_NETRC"
 CAFILE_ENV = "WOT_LABTHING_CAFILE"
+#: The MQTT broker's login (its own accounts: never the HTTP --user).
+MQTT_USER_ENV = "WOT_LABTHING_MQTT_USER"
+MQTT_PASSWORD_ENV = "WOT_LABTHING_MQTT_PASSWORD"
 
 
-def _runs(name: str) -> Callable[[argparse.Namespace], int]:
-    """A handler that imports the client module when it runs and calls its ``name``."""
+def _runs(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A handler that imports ``client.<module>`` when it runs and calls its ``name``."""
 
     def handler(args: argparse.Namespace) -> int:
-        from . import client
-
-        status: int = getattr(client, name)(args)
+        commands = importlib.import_module(f"{__package__}.client.{module}")
+        status: int = getattr(commands, name)(args)
         return status
 
     handler.__name__ = handler.__qualname__ = name  # names the work it stands for
@@ -91,7 +96,7 @@ def add_client_commands(commands: Any) -> None:
     common = _common()
     read = commands.add_parser("read", parents=[common], help="read a property of a Thing")
     read.add_argument("property", metavar="PROPERTY")
-    read.set_defaults(handler=_runs("_read"))
+    read.set_defaults(handler=_runs("properties", "_read"))
 
     write = commands.add_parser(
         "write",
@@ -101,7 +106,7 @@ def add_client_commands(commands: Any) -> None:
     )
     write.add_argument("property", metavar="PROPERTY")
     write.add_argument("value", metavar="VALUE", help="the value as JSON")
-    write.set_defaults(handler=_runs("_write"))
+    write.set_defaults(handler=_runs("properties", "_write"))
 
     invoke = commands.add_parser(
         "invoke", parents=[common], help="invoke an action and print its output as JSON"
@@ -120,7 +125,7 @@ def add_client_commands(commands: Any) -> None:
         action="store_true",
         help="on Ctrl-C cancel the run without asking",
     )
-    invoke.set_defaults(handler=_runs("_invoke"))
+    invoke.set_defaults(handler=_runs("invoke", "_invoke"))
 
     observe = commands.add_parser(
         "observe",
@@ -130,9 +135,18 @@ def add_client_commands(commands: Any) -> None:
     observe.add_argument("name", metavar="PROPERTY", help="an observable property, or an event")
     observe.add_argument("--count", type=int, default=0, help="stop after this many values")
     observe.add_argument(
-        "--subprotocol", choices=["sse", "longpoll"], help="force SSE or long polling"
+        "--subprotocol",
+        choices=["mqtt", "sse", "longpoll"],
+        help="force the MQTT broker, SSE or long polling (default: the broker if the TD"
+        " offers one and it answers, else SSE)",
     )
-    observe.set_defaults(handler=_runs("_observe"))
+    observe.add_argument(
+        "--mqtt-user",
+        metavar="USER[:PASSWORD]",
+        help=f"the MQTT broker's login, if it wants one (or ${MQTT_USER_ENV} and"
+        f" ${MQTT_PASSWORD_ENV}); --user is never sent to a broker",
+    )
+    observe.set_defaults(handler=_runs("observe", "_observe"))
 
     things = commands.add_parser(
         "things",
@@ -146,4 +160,4 @@ def add_client_commands(commands: Any) -> None:
     things.add_argument(
         "--type", metavar="TYPE", help="only Things with TYPE among their @type values"
     )
-    things.set_defaults(handler=_runs("_things"))
+    things.set_defaults(handler=_runs("things", "_things"))

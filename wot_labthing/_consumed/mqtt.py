@@ -7,6 +7,12 @@ its observers. The subscription is returned once the broker acknowledged it; a
 retained property value arrives first (the current value). A connection lost later
 is reopened with back-off; if the broker cannot be reached at all, the caller falls
 back to the TD's HTTP forms.
+
+The broker's login comes from the caller's ``Credentials.mqtt_username`` and
+``mqtt_password``, never from the HTTP ``username``/``password``: a broker's accounts
+are not the servient's. The form's ``security`` (else the Thing's) says whether the
+broker wants one (``basic``; ``nosec`` for an anonymous broker); a login the broker
+wants but the caller did not give is a clear :class:`ConsumerError` before connecting.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from urllib.parse import unquote, urljoin, urlsplit
 import aiomqtt
 
 from .._backoff import backoff_delay
+from .._errors import ConsumerError
 from .._jsonutil import loads
 from .forms import Form, find_forms
 from .observe import RECONNECT_ATTEMPTS, RECONNECT_FIRST, RECONNECT_MAX, Subscription, _Failure
+from .security import Credentials
 
-__all__ = ["mqtt_form", "open_mqtt_subscription"]
+__all__ = ["broker_login", "mqtt_form", "open_mqtt_subscription"]
 
 _log = logging.getLogger(__name__)
 _PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -55,14 +63,80 @@ def mqtt_form(td: dict[str, Any], kind: str, name: str, op: str) -> Form | None:
     return None
 
 
+def _names(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(item) for item in value]
+
+
+def _wants_login(definitions: dict[str, Any], name: str, depth: int = 0) -> bool:
+    """Whether the security definition ``name`` asks an MQTT client for a broker login."""
+    scheme = definitions.get(name)
+    if not isinstance(scheme, dict) or depth > 8:
+        raise ConsumerError(f"security {name!r} is not defined in the TD's securityDefinitions")
+    kind = str(scheme.get("scheme", "")).lower()
+    if kind == "nosec":
+        return False
+    if kind == "basic":  # user name and password of MQTT CONNECT, whatever its "in" says
+        return True
+    if kind == "combo":
+        if "allOf" in scheme:
+            return any(_wants_login(definitions, m, depth + 1) for m in _names(scheme["allOf"]))
+        return all(_wants_login(definitions, m, depth + 1) for m in _names(scheme.get("oneOf")))
+    raise ConsumerError(
+        f"security scheme {kind!r} on an MQTT form is not supported by this client (nosec, basic)"
+    )
+
+
+def broker_login(
+    td: dict[str, Any], form: Form, credentials: Credentials | None
+) -> tuple[str | None, str | None]:
+    """The user name and password to log in to ``form``'s broker with, or ``(None, None)``.
+
+    Broker credentials the caller gave are used whenever given; without them a
+    broker whose security wants a login is a :class:`ConsumerError`. The HTTP
+    credentials are never used here, even when the TD's Thing-level ``basic``
+    scheme (an older TD without form-level ``security``) covers the MQTT form.
+    """
+    raw = form.raw
+    names = _names(raw.get("security")) if "security" in raw else _names(td.get("security"))
+    definitions = td.get("securityDefinitions") or {}
+    wanted = any(_wants_login(definitions, name) for name in names)
+    if credentials is not None and credentials.mqtt_username is not None:
+        return credentials.mqtt_username, credentials.mqtt_password
+    parts = urlsplit(form.href)
+    if parts.username:  # a TD that carries a login in the href (not ours: we never do)
+        return unquote(parts.username), unquote(parts.password) if parts.password else None
+    if wanted:
+        raise ConsumerError(
+            f"the MQTT broker {parts.hostname}:{parts.port or _PORTS[parts.scheme]} wants a "
+            "login: give the broker's user name and password (Credentials(mqtt_username=..., "
+            "mqtt_password=...), or --mqtt-user USER:PASSWORD); HTTP credentials are never "
+            "sent to a broker"
+        )
+    return None, None
+
+
 def _topic(form: Form) -> str:
     path = unquote(urlsplit(form.href).path.lstrip("/"))
     return path or str(form.raw.get("mqv:filter") or "")
 
 
-async def open_mqtt_subscription(form: Form, name: str, op: str) -> Subscription:
-    """Subscribe through the broker in ``form``; raises MqttError if it cannot be reached."""
+async def open_mqtt_subscription(
+    form: Form,
+    name: str,
+    op: str,
+    *,
+    td: dict[str, Any] | None = None,
+    credentials: Credentials | None = None,
+) -> Subscription:
+    """Subscribe through the broker in ``form``; raises MqttError if it cannot be reached.
+
+    ``td`` (the form's Thing) and ``credentials`` decide the broker login
+    (:func:`broker_login`); ConsumerError if the broker wants one not given.
+    """
     parts = urlsplit(form.href)
+    username, password = broker_login(td or {}, form, credentials)
     topic = _topic(form)
     qos_text = str(form.raw.get("mqv:qos", "0"))
     qos = int(qos_text) if qos_text in ("0", "1", "2") else 0
@@ -71,8 +145,8 @@ async def open_mqtt_subscription(form: Form, name: str, op: str) -> Subscription
         return aiomqtt.Client(
             parts.hostname or "localhost",
             parts.port or _PORTS[parts.scheme],
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
+            username=username,
+            password=password,
             tls_context=ssl.create_default_context() if parts.scheme == "mqtts" else None,
             timeout=10,
         )

@@ -22,13 +22,18 @@ __all__ = ["Credentials", "security_for"]
 class Credentials:
     """What to authenticate with; only the parts a Thing's schemes ask for are used.
 
-    ``username``/``password`` serve the ``basic`` scheme, ``token`` the ``bearer``
-    scheme. Never put them in a TD: the TD only says which scheme applies.
+    ``username``/``password`` serve the ``basic`` scheme over HTTP, ``token`` the
+    ``bearer`` scheme. ``mqtt_username``/``mqtt_password`` are the login for an MQTT
+    broker a TD's MQTT forms point at (the broker's own accounts, which are not the
+    servient's): HTTP credentials are never sent to a broker. Never put any of them
+    in a TD: the TD only says which scheme applies.
     """
 
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
+    mqtt_username: str | None = None
+    mqtt_password: str | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -417,7 +417,14 @@ class ConsumedThing:
     ) -> Subscription:
         subscription = None
         if subprotocol in (None, "mqtt"):
-            subscription = await _over_mqtt(self.td, kind, name, op, required=bool(subprotocol))
+            subscription = await _over_mqtt(
+                self.td,
+                kind,
+                name,
+                op,
+                required=bool(subprotocol),
+                credentials=self.requester.credentials,
+            )
         if subscription is None:
             preference: tuple[str | None, ...] = (
                 (subprotocol,) if subprotocol else ("sse", "longpoll")
@@ -434,9 +441,19 @@ class ConsumedThing:
 
 
 async def _over_mqtt(
-    td: dict[str, Any], kind: str, name: str, op: str, *, required: bool
+    td: dict[str, Any],
+    kind: str,
+    name: str,
+    op: str,
+    *,
+    required: bool,
+    credentials: Credentials | None,
 ) -> Subscription | None:
-    """A subscription through the TD's MQTT form, or None (no form, no aiomqtt, no broker)."""
+    """A subscription through the TD's MQTT form, or None (no form, no aiomqtt, no broker).
+
+    A broker that wants a login the caller did not give (``Credentials.mqtt_*``),
+    or that refuses the one given, is like an unreachable one: HTTP is used.
+    """
     try:
         from .mqtt import mqtt_form, open_mqtt_subscription
     except ImportError:  # pragma: no cover - aiomqtt is a dependency; kept optional here
@@ -449,7 +466,7 @@ async def _over_mqtt(
             raise ConsumerError(f"{singular(kind)} {name!r} offers no MQTT form for {op}")
         return None
     try:
-        return await open_mqtt_subscription(form, name, op)
+        return await open_mqtt_subscription(form, name, op, td=td, credentials=credentials)
     except Exception as exc:
         if required:
             raise ConsumerError(f"cannot subscribe through {form.href}: {exc}") from exc

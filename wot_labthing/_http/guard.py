@@ -19,26 +19,38 @@ checked here once, before routing, so no route module can forget it:
 - ``HEAD``: headers only, and a stream's subscription is closed at once.
 
 Every refusal is an RFC 9457 problem; nothing here echoes request data back.
+The credential check itself is ``authentication.py``; the raw ASGI header access
+and problem answers both use are ``asgi.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import logging
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from .._jsonutil import dumps
-from .._problems import problem_type
-from .._security import Authenticator, FailureThrottle, Principal, Role, SecurityConfig
+from .._security import Role, SecurityConfig
 from .._servient import Servient
 from . import routes
+from .asgi import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    _bad_header,
+    _client,
+    _header,
+    _problem,
+    _problem_body,
+    _set_header,
+)
+from .authentication import Authentication
 from .longpoll import STREAMS_FULL, TOO_MANY_STREAMS
 from .sse import RAW_BODY
 
@@ -46,15 +58,8 @@ __all__ = ["Guard", "install_guard"]
 
 _log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 KNOWN_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS")
 UNSAFE_METHODS = frozenset({"PUT", "POST", "DELETE"})
-REALM = "wot-labthing"
 #: Request headers a cross-origin page may send (answered in preflights).
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, Accept, Last-Event-ID, Prefer, Cache-Control"
 #: Response headers a cross-origin page may read.
@@ -102,8 +107,10 @@ class Guard:
         self.app = app
         self.servient = servient
         self.config = config
-        self.authenticator = Authenticator(config)
-        self.throttle = FailureThrottle()
+        #: Credentials checked (and cached, and failures throttled) per request.
+        self.authentication = Authentication(config)
+        self.authenticator = self.authentication.authenticator
+        self.throttle = self.authentication.throttle
         #: Host names accepted in ``Host`` (lower case, no port); the server adds its own.
         self.allowed_hosts: set[str] = {"localhost", "127.0.0.1", "::1"}
         self.allowed_hosts.update(split_host(host)[0] for host in config.allowed_hosts)
@@ -113,9 +120,6 @@ class Guard:
         if self._public is not None and self._public.hostname:
             self.allowed_hosts.add(self._public.hostname.lower())
         self.streams: Counter[str] = Counter()
-        # scrypt runs in threads; bound how many guesses hash at once
-        self._verifying = asyncio.Semaphore(4)
-        self._verifications: dict[tuple[str, str], asyncio.Future[Principal | None]] = {}
 
     def allow_host(self, host: str) -> None:
         """Accept ``host`` (a name or address the server is reachable at) in ``Host``."""
@@ -347,9 +351,9 @@ class Guard:
                 return None  # health probes say nothing about the Things: no credentials
             if _DESCRIPTION_PATH.match(path) and self.config.descriptions_public:
                 return None
-        principal, failure = await self._authenticate(scope)
+        principal, failure = await self.authentication.authenticate(scope)
         if principal is None:
-            return self._unauthorized(scope, failure)
+            return self.authentication.unauthorized(scope, failure)
         need = Role.OPERATOR if method in UNSAFE_METHODS else Role.OBSERVER
         thing = self._thing_of(path)
         role = principal.role_for(thing)
@@ -380,84 +384,6 @@ class Guard:
             except Exception:  # unknown id: the route answers 404 after the role check
                 return None
         return None
-
-    async def _authenticate(self, scope: Scope) -> tuple[Principal | None, str | None]:
-        """The principal of the request's credentials; (None, reason) if missing or wrong."""
-        header = _header(scope, b"authorization")
-        if header is None:
-            return None, None
-        kind, _, credential = header.strip().partition(" ")
-        kind = kind.lower()  # node-wot spells it "Bearer", others "bearer"
-        credential = credential.strip()
-        if kind not in self.config.schemes or not credential:
-            return None, "invalid_request"
-        principal = self.authenticator.cached(kind, credential)
-        if principal is not None:
-            self.throttle.succeeded(_client(scope))
-            return principal, None
-        verify: Callable[[], Principal | None]
-        if kind == "basic":
-            try:
-                decoded = base64.b64decode(credential, validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                return await self._failed(scope)
-            username, sep, password = decoded.partition(":")
-            if not sep:
-                return await self._failed(scope)
-
-            def verify() -> Principal | None:
-                return self.authenticator.verify_basic(username, password)
-        else:
-
-            def verify() -> Principal | None:
-                return self.authenticator.verify_bearer(credential)
-
-        # one scrypt per credential however many requests present it at once
-        key = (kind, credential)
-        task = self._verifications.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._verify(verify))
-            self._verifications[key] = task
-            task.add_done_callback(lambda _: self._verifications.pop(key, None))
-        principal = await asyncio.shield(task)
-        if principal is None:
-            return await self._failed(scope)
-        self.authenticator.remember(kind, credential, principal)
-        self.throttle.succeeded(_client(scope))
-        return principal, None
-
-    async def _verify(self, verify: Callable[[], Principal | None]) -> Principal | None:
-        async with self._verifying:
-            return await asyncio.get_running_loop().run_in_executor(None, verify)
-
-    async def _failed(self, scope: Scope) -> tuple[None, str]:
-        delay = self.throttle.failed(_client(scope))
-        if delay:
-            await asyncio.sleep(delay)
-        return None, "invalid_token"
-
-    def _unauthorized(self, scope: Scope, failure: str | None) -> Callable[[Send], Awaitable[None]]:
-        challenges = []
-        if "basic" in self.config.schemes:
-            challenges.append((b"www-authenticate", f'Basic realm="{REALM}", charset="UTF-8"'))
-        if "bearer" in self.config.schemes:
-            extra = f', error="{failure}"' if failure else ""
-            if failure == "invalid_token" and _authorization_kind(scope) != "bearer":
-                extra = ""
-            challenges.append((b"www-authenticate", f'Bearer realm="{REALM}"{extra}'))
-        detail = (
-            "the credentials were not accepted"
-            if failure
-            else f"this servient requires authentication ({' or '.join(self.config.schemes)})"
-        )
-        return _problem(
-            401,
-            "unauthorized",
-            "Authentication required",
-            detail,
-            scope,
-            [(name, value.encode()) for name, value in challenges],
-        )
 
     # Dispatch: stream limits and HEAD ---------------------------------------------
 
@@ -531,82 +457,6 @@ class Guard:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-def _authorization_kind(scope: Scope) -> str:
-    return (_header(scope, b"authorization") or "").strip().partition(" ")[0].lower()
-
-
-def _client(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    """The first value of header ``name`` (lower-case bytes), decoded as latin-1."""
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            text: str = value.decode("latin-1")
-            return text
-    return None
-
-
-def _set_header(scope: Scope, name: bytes, value: str) -> None:
-    headers = [(key, val) for key, val in scope.get("headers", []) if key.lower() != name]
-    headers.append((name, value.encode("latin-1")))
-    scope["headers"] = headers
-
-
-def _instance(scope: Scope) -> str:
-    """The request path as sent (percent-encoded), a valid URI reference for ``instance``."""
-    raw = scope.get("raw_path") or scope.get("path", "/").encode("utf-8")
-    return quote(raw.decode("latin-1"), safe="/%:@!$&'()*+,;=-._~")
-
-
-def _problem_body(status: int, slug: str, title: str, detail: str, scope: Scope) -> bytes:
-    body = {
-        "type": problem_type(slug),
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": _instance(scope) if status != 421 else "/",
-    }
-    return dumps(body).encode()
-
-
-def _problem(
-    status: int,
-    slug: str,
-    title: str,
-    detail: str,
-    scope: Scope,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> Callable[[Send], Awaitable[None]]:
-    """A problem answer, sent later with the (possibly CORS-wrapped) ``send``."""
-    body = (
-        b"" if scope.get("method") == "HEAD" else _problem_body(status, slug, title, detail, scope)
-    )
-
-    async def respond(send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"cache-control", b"no-store"),
-                    *(headers or []),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-    return respond
-
-
-def _bad_header(scope: Scope, name: bytes, why: str) -> Callable[[Send], Awaitable[None]]:
-    header = name.decode().title()
-    return _problem(400, "bad-header", "Malformed header", f"{header} {why}", scope)
 
 
 def install_guard(app: Any, servient: Servient, config: SecurityConfig) -> Guard:

@@ -9,6 +9,6 @@ but the servient's protocol-neutral API (``tests/http/test_layering.py``).
 
 from __future__ import annotations
 
-from .binding import MqttBinding, MqttSettings, parse_broker_url
+from .binding import BROKER_LOGIN, BROKER_NOSEC, MqttBinding, MqttSettings, parse_broker_url
 
-__all__ = ["MqttBinding", "MqttSettings", "parse_broker_url"]
+__all__ = ["BROKER_LOGIN", "BROKER_NOSEC", "MqttBinding", "MqttSettings", "parse_broker_url"]

@@ -52,7 +52,14 @@ if TYPE_CHECKING:
     from .._lifecycle import Endpoint
     from .._servient import Servient
 
-__all__ = ["MQV_CONTEXT", "MqttBinding", "MqttSettings", "parse_broker_url"]
+__all__ = [
+    "BROKER_LOGIN",
+    "BROKER_NOSEC",
+    "MQV_CONTEXT",
+    "MqttBinding",
+    "MqttSettings",
+    "parse_broker_url",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -60,6 +67,22 @@ _log = logging.getLogger(__name__)
 MQV_CONTEXT = {"mqv": "http://www.example.org/mqtt-binding#"}
 _TABLES = {"property": "properties", "event": "events", "action": "actions"}
 _SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+#: The security definition of MQTT forms when consumers connect to the broker anonymously.
+BROKER_NOSEC = "mqtt_nosec_sc"
+#: The security definition of MQTT forms when consumers must log in to the broker.
+BROKER_LOGIN = "mqtt_basic_sc"
+_BROKER_SECURITY: dict[str, dict[str, str]] = {
+    BROKER_NOSEC: {
+        "scheme": "nosec",
+        "description": "The MQTT broker lets clients in without a login.",
+    },
+    BROKER_LOGIN: {
+        "scheme": "basic",
+        "in": "auto",
+        "description": "The MQTT broker's own login: a user name and password in MQTT "
+        "CONNECT, given by the broker's operator (not the servient's HTTP credentials).",
+    },
+}
 #: Publishes in flight (sent, not yet acknowledged) at most.
 _WINDOW = 100
 #: Incoming messages (invocations) waiting to be read at most; aiomqtt drops (and logs) more.
@@ -84,6 +107,11 @@ class MqttSettings:
         client_id: the MQTT client id (default: a random one).
         public_broker: the broker URL put in TDs when consumers reach it under
             another name than the servient does (default: ``broker``).
+        consumer_login: whether consumers must log in to the broker; TDs say so in
+            their MQTT forms' security (``mqtt_basic_sc``, else ``mqtt_nosec_sc``).
+            Default: when the servient itself logs in with a user name, taken as a
+            broker that wants a login from everyone. The servient's own login never
+            appears in a TD.
         invoke_actions: also start runs from messages on each action's topic
             (``invoke.py``), and offer ``invokeaction`` MQTT forms. Off by default:
             an MQTT invocation carries no HTTP credentials, the broker's
@@ -100,6 +128,7 @@ class MqttSettings:
     reconnect_max: float = 30.0
     client_id: str | None = None
     public_broker: str | None = None
+    consumer_login: bool | None = None
     invoke_actions: bool = False
 
 
@@ -164,6 +193,17 @@ class MqttBinding:
         self._broker: _Broker = parse_broker_url(settings.broker)
         public = settings.public_broker or settings.broker
         self._public: _Broker = parse_broker_url(public, entry="mqtt.public_broker")
+        if settings.public_broker and self._public.username:
+            raise ConfigError(
+                "public_broker is written into TDs and must not carry a user name or password "
+                "(give the servient's own login in broker or username/password)",
+                entry="mqtt.public_broker",
+            )
+        login = settings.consumer_login
+        if login is None:
+            login = bool(settings.username or self._broker.username)
+        #: The name of the security definition every MQTT form names (the broker's, not HTTP's).
+        self.security = BROKER_LOGIN if login else BROKER_NOSEC
         self._outbox: deque[_Outgoing] = deque()
         self._inflight: deque[tuple[_Outgoing, asyncio.Future[None]]] = deque()
         self._wake = asyncio.Event()
@@ -272,6 +312,8 @@ class MqttBinding:
             "mqv:filter" if packet == "subscribe" else "mqv:topic": topic,
             "mqv:qos": str(self.settings.qos),
             "mqv:retain": retain,
+            # the broker's security, not the Thing's HTTP one (an array: node-wot 0.9.2)
+            "security": [self.security],
         }
 
     def add_forms(self, thing: str, td: dict[str, Any]) -> None:
@@ -305,6 +347,11 @@ class MqttBinding:
                     added = True
         if added:
             _add_context(td)
+            # a new dict: the HTTP side may share its definitions between TDs
+            td["securityDefinitions"] = {
+                **(td.get("securityDefinitions") or {}),
+                self.security: dict(_BROKER_SECURITY[self.security]),
+            }
 
     # Following the servient ---------------------------------------------------
 
