@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 from quart import Response, request
@@ -42,9 +43,9 @@ async def test_nodewot_polls_again_after_expired_holds_and_sees_only_values(
     expired: list[str] = []
     answer = longpoll._expired
 
-    def counted() -> Response:  # the real answer; the test only notes which hold ran out
+    async def counted(*args: Any) -> Response:  # the real answer; only noting which ran out
         expired.append(request.path)
-        return answer()
+        return await answer(*args)
 
     monkeypatch.setattr(longpoll, "_expired", counted)
     counter = Counter(name="counter")

@@ -17,6 +17,7 @@ clients apart, is told in ``observe.py``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections import Counter, deque
@@ -26,6 +27,7 @@ from typing import Any
 from quart import Quart, Response, current_app, request
 
 from .._events import Delivery, Message, Subscription
+from .._jsonutil import dumps
 from .._problems import problem_type
 from .._servient import Servient
 from .problems import problem_response
@@ -83,6 +85,7 @@ Subscriber = Callable[[Servient, tuple[str, str, str], int], Subscription]
 
 
 _Affordance = tuple[str, str, str]
+_log = logging.getLogger(__name__)
 _TIMED_OUT: Any = object()
 
 
@@ -317,7 +320,7 @@ async def long_poll(
         if delivery is not None and delivery is not _TIMED_OUT:
             await pollers.pacer.turn()
         if delivery is _TIMED_OUT:
-            response = _expired()
+            response = await _expired(servient, affordance)
         elif delivery is None:
             response = Response(status=503, headers={"Retry-After": "1"})
         else:
@@ -333,7 +336,7 @@ async def long_poll(
     return response
 
 
-def _expired() -> Response:
+async def _expired(servient: Servient, affordance: _Affordance) -> Response:
     """The answer to a hold that ran out without a change: "poll again", carrying no value.
 
     A ``307 Temporary Redirect`` to the same resource: HTTP clients that follow
@@ -342,16 +345,26 @@ def _expired() -> Response:
     its listener as a value whose ``value()`` throws). A client that does not
     follow redirects sees a 3xx without a value and polls again, as it did after
     a 204. The redirect counts the expiries in a row (``?repoll=N``) so that fetch
-    clients stay under their 20-redirect limit: the 20th expiry answers 204.
+    clients stay under their 20-redirect limit: the 20th expiry ends the request
+    with the property's current value (a value node-wot can read, repeated), or
+    204 for an event, which has none (or when the read fails).
     """
     try:
         count = int(request.args.get(REPOLL, "0"))
     except ValueError:
         count = 0
-    if not 0 <= count < MAX_REPOLLS:
-        return Response(status=204)
-    # a query-only reference: the same path whatever prefix a proxy serves it under
-    return Response(status=307, headers={"Location": f"?{REPOLL}={count + 1}"})
+    if 0 <= count < MAX_REPOLLS:
+        # a query-only reference: the same path whatever prefix a proxy serves it under
+        return Response(status=307, headers={"Location": f"?{REPOLL}={count + 1}"})
+    thing, kind, name = affordance
+    if kind == "property":
+        try:
+            value = await servient.read_property(thing, name)
+        except Exception:  # an unreachable instrument: nothing to repeat, poll again
+            _log.info("long poll: cannot read %s.%s for an expired hold", thing, name)
+        else:
+            return Response(dumps(value), content_type="application/json")
+    return Response(status=204)
 
 
 def _json(message: Message) -> bytes:

@@ -36,7 +36,8 @@ Long polling (``.../properties/{p}/observable``, ``.../events/{e}``)
 
     A GET held for ``longpoll_hold`` seconds (a servient setting) without a change
     answers ``307`` to the same path (``?repoll=N``), which fetch clients follow,
-    so node-wot polls again without calling its listener; after 19 in a row, 204.
+    so node-wot polls again without calling its listener; the 20th in a row answers
+    a property's current value (an event's: 204).
     At shutdown held GETs answer 503 with ``Retry-After``.
 
 Server-Sent Events (``.../sse``, ``/streams/properties``, ``/streams/events``)
