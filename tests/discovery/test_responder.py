@@ -12,7 +12,7 @@ import asyncio
 from contextlib import aclosing
 
 import wot_labthing as wl
-from wot_labthing._discovery import MdnsAdvertising, watch_directories
+from wot_labthing._discovery import DirectoryAdvertising, MdnsAdvertising, watch_directories
 
 #: Seconds a loopback advertisement may take to be found (each try asks at once).
 DEADLINE = 20.0
@@ -52,3 +52,20 @@ async def test_an_advertised_thing_is_found_by_discover() -> None:
                     break
         assert mine[0].title == "Responder test lamp"
         assert mine[0].problems == []
+
+
+async def test_an_announced_directory_is_found_by_watch_directories() -> None:
+    """DirectoryAdvertising (a directory that does not advertise itself) opens its own."""
+    async with wl.HttpServer(wl.Servient([]), host="127.0.0.1", port=0) as server:
+        wanted = f"{server.url}.well-known/wot"
+        announcer = DirectoryAdvertising(wanted, allow_loopback=True, title="Responder test TDD")
+        await announcer.open(server.servient, [])
+        try:
+            assert announcer.name is not None, "announced"
+            async with aclosing(watch_directories()) as directories:
+                async with asyncio.timeout(DEADLINE):
+                    async for directory in directories:
+                        if directory.td_url == wanted:
+                            break
+        finally:
+            await announcer.close()
