@@ -594,6 +594,7 @@ class MqttBinding:
             if topic not in pending:
                 await client.publish(topic, payload, qos=self.settings.qos, retain=True)
         window = self._inflight
+        wake = self._wake
         try:
             while True:
                 while self._outbox and len(window) < _WINDOW:
@@ -606,25 +607,20 @@ class MqttBinding:
                         properties=item[3],
                         timeout=math.inf,
                     )
-                    window.append((item, asyncio.ensure_future(publish)))
+                    started = asyncio.ensure_future(publish)
+                    # one wake-up per acknowledgement: no waiter tasks per message
+                    started.add_done_callback(lambda _: wake.set())
+                    window.append((item, started))
+                while window and window[0][1].done():
+                    _, acked = window.popleft()
+                    acked.result()  # MqttError: the connection is gone
+                    self.published += 1
                 if not window:
                     self._drained.set()
-                self._wake.clear()
-                waiters: set[asyncio.Future[Any]] = set()
-                if len(window) < _WINDOW:
-                    waiters.add(asyncio.ensure_future(self._wake.wait()))
-                if window:
-                    waiters.add(window[0][1])
-                try:
-                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for waiter in waiters:
-                        if not any(waiter is task for _, task in window):
-                            waiter.cancel()
-                while window and window[0][1].done():
-                    _, task = window.popleft()
-                    task.result()  # MqttError: the connection is gone
-                    self.published += 1
+                wake.clear()  # set again by a new message or an acknowledgement
+                room = self._outbox and len(window) < _WINDOW
+                if not room and not (window and window[0][1].done()):
+                    await wake.wait()
         finally:
             for item, task in reversed(window):
                 if task.done() and not task.cancelled() and task.exception() is None:
