@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -219,3 +220,27 @@ async def test_a_failing_shutdown_step_does_not_stop_the_others() -> None:
     async with servient:
         pass
     assert log[4:] == ["deregister tdd", "close mdns", "close http", "close t"]
+
+
+class StuckOnClose(wl.Thing):
+    """A Thing whose close never returns until released (its port is wedged)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="wedged")
+        self.release = threading.Event()
+
+    def close(self) -> None:
+        self.release.wait()
+
+
+async def test_a_thing_whose_close_hangs_is_abandoned_after_the_grace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    thing = StuckOnClose()
+    servient = wl.Servient([thing], settings=wl.ServientSettings(shutdown_grace=0.2))
+    try:
+        await servient.start()
+        await asyncio.wait_for(servient.stop(), 10)  # returns: the close is not awaited forever
+    finally:
+        thing.release.set()
+    assert "closing Thing 'wedged' took over 0.2 s; its thread is abandoned" in caplog.text

@@ -222,6 +222,21 @@ async def test_consume_does_not_block_the_loop(servient: Served) -> None:
     assert ticks > 0
 
 
+async def test_a_large_td_is_validated_off_the_loop(servient: Served) -> None:
+    """The schema check is ms of CPU per TD: conftest's EXTRA_BLOCKING fails it on the loop."""
+    server, things = servient
+    from wot_labthing._http.forms import thing_description
+
+    td = thing_description(things["meter"], server.url)
+    template = td["properties"]["function"]
+    td["properties"] |= {f"copy{i}": template for i in range(300)}  # a big instrument's TD
+    async with await consume(td) as meter:
+        assert meter.problems == []
+        assert await meter.read_property("copy299") == "VOLT:DC"
+    async with await consume(f"{server.url}things/meter") as meter:  # fetched, then checked
+        assert meter.problems == []
+
+
 class Gate(wl.Thing):
     """An action that runs until the test opens the gate."""
 

@@ -181,7 +181,11 @@ def _done() -> asyncio.Future[None]:
 @pytest.fixture
 def fake_zeroconf(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeZeroconf]]:
     FakeZeroconf.instances = []
-    monkeypatch.setattr(_discovery, "AsyncZeroconf", FakeZeroconf)
+
+    async def open_fake(*, interfaces: Any, ip_version: Any) -> FakeZeroconf:
+        return FakeZeroconf(interfaces=interfaces, ip_version=ip_version)
+
+    monkeypatch.setattr(_discovery, "open_zeroconf", open_fake)
     monkeypatch.setattr(_discovery, "advertised_addresses", lambda host: [host])
     yield FakeZeroconf
 

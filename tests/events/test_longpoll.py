@@ -177,10 +177,25 @@ async def test_subscriber_cap_applies_to_long_pollers(serve) -> None:
         assert refused.headers["content-type"] == "application/problem+json"
 
 
-async def test_hold_timeout_answers_204(serve, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(observe, "LONGPOLL_HOLD", 0.1)
-    async with serve([Sensor(name="s")]) as (_, client):
-        assert (await client.get(VALUE)).status_code == 204
+async def test_an_expired_hold_redirects_to_poll_again_until_fetchs_limit(serve) -> None:
+    """A redirect carries no value (node-wot follows it); fetch allows 20 per request."""
+    settings = wl.ServientSettings(longpoll_hold=0.05)
+    async with serve([Sensor(name="s")], settings) as (server, client):
+        first = await client.get(VALUE)
+        assert first.status_code == 307 and first.content == b""
+        assert first.headers["location"] == f"?{observe.REPOLL}=1"  # the same path
+        assert first.headers["cache-control"] == "no-store"
+        server.servient.thing("s").value = 7
+        assert (await client.get(VALUE)).json() == 7  # the change, answered at once
+        # the 20th expiry in a row ends the request: with the current value (repeated)
+        followed = await client.get(VALUE, follow_redirects=True)
+        assert followed.status_code == 200 and followed.json() == 7
+        assert len(followed.history) == observe.MAX_REPOLLS < 20
+        # an event has no current value: 204
+        ended = await client.get("things/s/events/tick", follow_redirects=True)
+        assert ended.status_code == 204 and len(ended.history) == observe.MAX_REPOLLS
+        refollowed = await client.get(f"{VALUE}?{observe.REPOLL}=junk")
+        assert refollowed.headers["location"] == f"?{observe.REPOLL}=1"
 
 
 async def test_shutdown_answers_held_gets_at_once() -> None:

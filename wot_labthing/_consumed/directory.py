@@ -31,7 +31,7 @@ from .._backoff import backoff_delay
 from .._errors import ConsumerError, NotFoundError, RemoteError, TDError
 from .forms import singular
 from .security import Credentials
-from .thing import ConsumedThing, _bootstrap, fetch_json
+from .thing import ConsumedThing, _bootstrap, fetch_json, td_problems_off_loop
 
 __all__ = [
     "FoundThing",
@@ -204,7 +204,13 @@ async def read_directory(
     when it offers SPARQL search, see the module's docstring).
     """
     directory = ConsumedThing(
-        td, url=url, client=client, credentials=credentials, timeout=request_timeout, strict=False
+        td,
+        url=url,
+        client=client,
+        credentials=credentials,
+        timeout=request_timeout,
+        strict=False,
+        problems=await td_problems_off_loop(td),
     )
     base = directory.base or url
     items = {

@@ -12,8 +12,9 @@ SSE (``subprotocol: "sse"``)
 
 Long polling (``subprotocol: "longpoll"``, node-wot's)
     ``HEAD`` first (the servient starts buffering for this client), then ``GET``
-    after ``GET``, each held until the next change: ``200`` is a value, ``204`` a
-    hold that ended without change, ``503`` a "come back after Retry-After".
+    after ``GET``, each held until the next change: ``200`` is a value, ``204`` or
+    a redirect (not followed: the form's URL is polled again) a hold that ended
+    without change, ``503`` a "come back after Retry-After".
 """
 
 from __future__ import annotations
@@ -225,7 +226,7 @@ async def _longpoll(
             await asyncio.sleep(float(retry) if retry.replace(".", "", 1).isdigit() else 1.0)
         elif response.status_code >= 400:
             raise_for_status(response)
-        # 204 (or any other 2xx without a value): the hold ended quietly, poll again
+        # 204, 3xx (or any other 2xx without a value): the hold ended quietly, poll again
 
 
 async def open_subscription(requester: Requester, form: Form, name: str, op: str) -> Subscription:

@@ -9,6 +9,7 @@ from the far side.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from types import TracebackType
 from typing import Any
@@ -25,7 +26,7 @@ from .observe import Subscription, open_subscription
 from .security import Credentials, security_for
 from .transport import NO_BODY, Requester, decode, raise_for_status, translate_errors
 
-__all__ = ["TD_ACCEPT", "ConsumedThing", "consume", "fetch_json"]
+__all__ = ["TD_ACCEPT", "ConsumedThing", "consume", "fetch_json", "td_problems_off_loop"]
 
 _log = logging.getLogger(__name__)
 
@@ -87,6 +88,15 @@ def td_problems(td: Any) -> list[str]:
     return [p for p in validate_td(td) if not any(text in p for text in _ADVISORY)]
 
 
+async def td_problems_off_loop(td: Any) -> list[str]:
+    """:func:`td_problems` in a worker thread: validating a large TD takes milliseconds of CPU.
+
+    The official schema is big and checked with formats on; on the event loop that
+    stalls every other request and subscription of the caller for the whole check.
+    """
+    return await asyncio.to_thread(td_problems, td)
+
+
 class ConsumedThing:
     """A remote Thing, driven from its TD alone.
 
@@ -103,10 +113,18 @@ class ConsumedThing:
         credentials: Credentials | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         strict: bool = True,
+        problems: list[str] | None = None,
     ) -> None:
+        """Check ``td`` (strictly unless told) and prepare its requests.
+
+        ``problems``: the TD's problems when already found (see
+        :func:`td_problems_off_loop`, as :func:`consume` does); None validates here,
+        blocking the caller for the check.
+        """
         if not isinstance(td, dict):
             raise TDError("a TD is a JSON object")
-        problems = td_problems(td)
+        if problems is None:
+            problems = td_problems(td)
         if problems and strict:
             shown = "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
             where = f" at {url}" if url else ""
@@ -487,7 +505,13 @@ async def consume(
         if not isinstance(td, dict):
             raise TDError(f"{url or 'the TD'} is not a JSON object")
         return ConsumedThing(
-            td, url=url, client=http, credentials=credentials, timeout=timeout, strict=strict
+            td,
+            url=url,
+            client=http,
+            credentials=credentials,
+            timeout=timeout,
+            strict=strict,
+            problems=await td_problems_off_loop(td),
         )._owning(own)
     except BaseException:
         if own:

@@ -4,7 +4,9 @@ The only package that imports zeroconf: ``names`` (service types, instance
 names, addresses), ``advertiser`` (:class:`Advertiser`, and
 :class:`MdnsAdvertising`, the servient's advertiser) and ``browser``
 (:func:`discover`), ``directories`` (TD Directories: :func:`discover_directories`,
-:func:`watch_directories`, and :class:`DirectoryAdvertising` to announce one).
+:func:`watch_directories`, and :class:`DirectoryAdvertising` to announce one);
+each opens its mDNS responder with ``responder.open_zeroconf`` (sockets and
+interfaces in a worker thread, never on the event loop).
 
 Advertised, per WoT Discovery 1.0 section 6.3:
 

@@ -30,6 +30,7 @@ from .names import (
     instance_name,
     server_name,
 )
+from .responder import open_zeroconf
 
 if TYPE_CHECKING:
     from .._lifecycle import Endpoint
@@ -163,12 +164,16 @@ class Advertiser:
                 interfaces = InterfaceChoice.All
             if any(":" in a for a in addresses):
                 try:
-                    self._zeroconf = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.All)
+                    self._zeroconf = await open_zeroconf(
+                        interfaces=interfaces, ip_version=IPVersion.All
+                    )
                 except (OSError, RuntimeError) as exc:  # IPv6 multicast unusable here
                     _log.warning("mDNS: IPv6 unavailable (%s); advertising IPv4 only", exc)
                     addresses = [a for a in addresses if ":" not in a]
             if self._zeroconf is None and addresses:
-                self._zeroconf = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
+                self._zeroconf = await open_zeroconf(
+                    interfaces=interfaces, ip_version=IPVersion.V4Only
+                )
             if self._zeroconf is None:
                 return
             self.addresses = addresses

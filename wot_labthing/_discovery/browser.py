@@ -19,6 +19,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 from .._errors import WotLabthingError
 from .._td import validate_td
 from .names import DIRECTORY_TYPE, WOT_TYPE
+from .responder import open_zeroconf
 
 __all__ = ["DiscoveredThing", "discover", "discover_sync"]
 
@@ -105,7 +106,7 @@ class _Discovery:
             if service.kind == "Directory" or "ThingDirectory" in types:
                 await self.directory(url, td)
             else:
-                self.found.append((_entry(url, td, None), True))
+                self.found.append((await _entry(url, td, None), True))
             return
         _log.warning("discover: no advertised address answered: %s", ", ".join(service.urls))
 
@@ -120,17 +121,20 @@ class _Discovery:
             return
         for thing in listed:
             # a TD known only through the directory keeps the directory's URL (not exact)
-            self.found.append((_entry(thing.td_url, thing.td, url), thing.td_url != url))
+            entry = await _entry(thing.td_url, thing.td, url)
+            self.found.append((entry, thing.td_url != url))
 
 
-def _entry(url: str, td: dict[str, Any], via: str | None) -> DiscoveredThing:
+async def _entry(url: str, td: dict[str, Any], via: str | None) -> DiscoveredThing:
+    """A Thing found; its TD is validated in a worker thread (milliseconds of CPU per TD)."""
+    problems = await asyncio.to_thread(validate_td, td)
     description = td.get("description")
     return DiscoveredThing(
         title=str(td.get("title") or "?"),
         td_url=url,
         description=description if isinstance(description, str) else None,
         td=td,
-        problems=validate_td(td),
+        problems=problems,
         via=via,
     )
 
@@ -205,10 +209,10 @@ async def discover(
     loop = asyncio.get_running_loop()
     services: dict[str, asyncio.Task[None]] = {}
     try:
-        zeroconf = AsyncZeroconf(ip_version=IPVersion.All if ipv6 else IPVersion.V4Only)
+        zeroconf = await open_zeroconf(ip_version=IPVersion.All if ipv6 else IPVersion.V4Only)
     except OSError as exc:  # e.g. IPv6 disabled on this host
         _log.info("discover: IPv6 unavailable (%s), browsing IPv4 only", exc)
-        zeroconf = AsyncZeroconf(ip_version=IPVersion.V4Only)
+        zeroconf = await open_zeroconf(ip_version=IPVersion.V4Only)
     async with httpx.AsyncClient(timeout=fetch_timeout, trust_env=False) as client:
         discovery = _Discovery(client)
 

@@ -44,6 +44,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 from .._backoff import backoff_delay
 from .browser import TD_MEDIA_TYPES, _close, _service_urls, _to_the_end
 from .names import DIRECTORY_TYPE, MAX_RENAMES, advertised_addresses, instance_name
+from .responder import open_zeroconf
 
 if TYPE_CHECKING:
     from .._lifecycle import Endpoint
@@ -126,10 +127,10 @@ async def watch_directories(
     found: asyncio.Queue[DiscoveredDirectory] = asyncio.Queue()
     services: dict[str, asyncio.Task[None]] = {}
     try:
-        zeroconf = AsyncZeroconf(ip_version=IPVersion.All if ipv6 else IPVersion.V4Only)
+        zeroconf = await open_zeroconf(ip_version=IPVersion.All if ipv6 else IPVersion.V4Only)
     except OSError as exc:  # e.g. IPv6 disabled on this host
         _log.info("directory discovery: IPv6 unavailable (%s), browsing IPv4 only", exc)
-        zeroconf = AsyncZeroconf(ip_version=IPVersion.V4Only)
+        zeroconf = await open_zeroconf(ip_version=IPVersion.V4Only)
     client = httpx.AsyncClient(timeout=fetch_timeout, trust_env=False)
 
     async def follow(service_type: str, name: str) -> None:
@@ -278,7 +279,7 @@ class DirectoryAdvertising:
         label = "".join(c if c.isascii() and c.isalnum() else "-" for c in socket.gethostname())
         server = f"{label.split('-', 1)[0].lower()[:40] or 'host'}-tdd-{self.port}.local."
         try:
-            self._zeroconf = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
+            self._zeroconf = await open_zeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
             for attempt in range(1, MAX_RENAMES + 2):
                 suffix = f" ({attempt})" if attempt > 1 else ""
                 info = AsyncServiceInfo(

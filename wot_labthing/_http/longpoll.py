@@ -1,9 +1,10 @@
 """Long polling (node-wot's observe protocol): held GETs answered from per-client buffers.
 
 ``HEAD`` answers 202 at once (node-wot's 1 s probe). ``GET`` is held until the
-next change and answers that one value as JSON. Between requests a client
-keeps a *poller*: a buffered subscription that outlives each request by
-:data:`LONGPOLL_GRACE` seconds (:data:`LONGPOLL_PROBE_GRACE` after a HEAD that
+next change and answers that one value as JSON; a hold that runs out
+(``ServientSettings.longpoll_hold``) answers a redirect to poll again (:func:`_expired`).
+Between requests a client keeps a *poller*: a buffered subscription that outlives
+each request by :data:`LONGPOLL_GRACE` seconds (:data:`LONGPOLL_PROBE_GRACE` after a HEAD that
 no GET followed), so changes that happen while the client is between two polls
 are answered by its next GETs, oldest first. The buffer holds
 :data:`LONGPOLL_BUFFER` changes; beyond that the oldest are dropped and the
@@ -16,6 +17,7 @@ clients apart, is told in ``observe.py``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections import Counter, deque
@@ -25,6 +27,7 @@ from typing import Any
 from quart import Quart, Response, current_app, request
 
 from .._events import Delivery, Message, Subscription
+from .._jsonutil import dumps
 from .._problems import problem_type
 from .._servient import Servient
 from .problems import problem_response
@@ -33,8 +36,9 @@ __all__ = [
     "COOKIE",
     "LONGPOLL_BUFFER",
     "LONGPOLL_GRACE",
-    "LONGPOLL_HOLD",
     "LONGPOLL_PROBE_GRACE",
+    "MAX_REPOLLS",
+    "REPOLL",
     "STREAMS_FULL",
     "TOO_MANY_STREAMS",
     "long_poll",
@@ -46,9 +50,13 @@ LONGPOLL_GRACE = 30.0
 #: Seconds a buffer that only saw a HEAD probe waits for its first GET (repeated
 #: probes, e.g. health checks, must not hold subscriber slots for long).
 LONGPOLL_PROBE_GRACE = 5.0
-#: Seconds a long-poll GET is held before answering 204 (the client polls again).
-#: Below node-wot 0.9.2's one-hour fetch timeout, which would end its subscription.
-LONGPOLL_HOLD = 3000.0
+#: Query parameter of the redirect that ends an expired hold: how many holds of this
+#: client expired in a row (see :func:`_expired`).
+REPOLL = "repoll"
+#: Expired holds answered by a redirect in a row at most. node-fetch (node-wot) and the
+#: Fetch standard follow at most 20 redirects within one request; the next expiry
+#: answers 204 instead, which ends that request (a new one starts from zero).
+MAX_REPOLLS = 19
 #: Changes a long-poll buffer keeps for a client between its polls: enough for a
 #: burst of changes faster than any client can poll. A client that stays further
 #: behind loses the oldest (counted), so what it gets is at most this many changes old.
@@ -77,6 +85,7 @@ Subscriber = Callable[[Servient, tuple[str, str, str], int], Subscription]
 
 
 _Affordance = tuple[str, str, str]
+_log = logging.getLogger(__name__)
 _TIMED_OUT: Any = object()
 
 
@@ -307,11 +316,11 @@ async def long_poll(
         poller.last_seen = time.monotonic()
         response = Response(status=202)
     else:
-        delivery = await poller.take(LONGPOLL_HOLD)
+        delivery = await poller.take(servient.settings.longpoll_hold)
         if delivery is not None and delivery is not _TIMED_OUT:
             await pollers.pacer.turn()
         if delivery is _TIMED_OUT:
-            response = Response(status=204)
+            response = await _expired(servient, affordance)
         elif delivery is None:
             response = Response(status=503, headers={"Retry-After": "1"})
         else:
@@ -325,6 +334,37 @@ async def long_poll(
             COOKIE, poller.token, path=request.path, httponly=True, samesite="Strict"
         )
     return response
+
+
+async def _expired(servient: Servient, affordance: _Affordance) -> Response:
+    """The answer to a hold that ran out without a change: "poll again", carrying no value.
+
+    A ``307 Temporary Redirect`` to the same resource: HTTP clients that follow
+    redirects (node-fetch under node-wot, browsers' fetch) poll again by themselves,
+    so node-wot never hands its listener an answer without a value (a 204 reached
+    its listener as a value whose ``value()`` throws). A client that does not
+    follow redirects sees a 3xx without a value and polls again, as it did after
+    a 204. The redirect counts the expiries in a row (``?repoll=N``) so that fetch
+    clients stay under their 20-redirect limit: the 20th expiry ends the request
+    with the property's current value (a value node-wot can read, repeated), or
+    204 for an event, which has none (or when the read fails).
+    """
+    try:
+        count = int(request.args.get(REPOLL, "0"))
+    except ValueError:
+        count = 0
+    if 0 <= count < MAX_REPOLLS:
+        # a query-only reference: the same path whatever prefix a proxy serves it under
+        return Response(status=307, headers={"Location": f"?{REPOLL}={count + 1}"})
+    thing, kind, name = affordance
+    if kind == "property":
+        try:
+            value = await servient.read_property(thing, name)
+        except Exception:  # an unreachable instrument: nothing to repeat, poll again
+            _log.info("long poll: cannot read %s.%s for an expired hold", thing, name)
+        else:
+            return Response(dumps(value), content_type="application/json")
+    return Response(status=204)
 
 
 def _json(message: Message) -> bytes:

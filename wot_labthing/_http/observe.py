@@ -34,8 +34,11 @@ Long polling (``.../properties/{p}/observable``, ``.../events/{e}``)
     GETs at the same moment may end up sharing one too. Use SSE, or one such
     client per host, when that matters.
 
-    A GET held for :data:`LONGPOLL_HOLD` seconds without a change answers 204;
-    at shutdown held GETs answer 503 with ``Retry-After``.
+    A GET held for ``longpoll_hold`` seconds (a servient setting) without a change
+    answers ``307`` to the same path (``?repoll=N``), which fetch clients follow,
+    so node-wot polls again without calling its listener; the 20th in a row answers
+    a property's current value (an event's: 204).
+    At shutdown held GETs answer 503 with ``Retry-After``.
 
 Server-Sent Events (``.../sse``, ``/streams/properties``, ``/streams/events``)
     ``text/event-stream`` with ``id``, ``event`` and ``data`` per message, replay

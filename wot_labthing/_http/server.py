@@ -169,7 +169,9 @@ class HttpServer:
             return
         self._socket = _bind(self.host, self.port)
         self.port = self._socket.getsockname()[1]
-        allow_server_hosts(self.app.config["GUARD"], self.host, self.port)
+        # reads every interface address when bound to a wildcard: a worker thread's job
+        # (nothing is served yet, so the guard is not read meanwhile)
+        await asyncio.to_thread(allow_server_hosts, self.app.config["GUARD"], self.host, self.port)
         if not self.security.schemes and not is_loopback(self.host):
             _log.warning(
                 "serving %s without authentication: anyone who can reach this address can "

@@ -260,12 +260,31 @@ class Servient(Interactions):
             await self._close_quietly(thing)
         self._opened.clear()
         self._unreachable.clear()
-        self._workers.close()
+        abandoned = self._workers.close()
+        if abandoned:
+            _log.warning(
+                "%d property or close call(s) still running at shutdown (an instrument that never"
+                " answers); their threads are abandoned",
+                abandoned,
+            )
         self.ids.close()
 
     async def _close_quietly(self, thing: Thing) -> None:
+        """Close one Thing, waiting at most ``shutdown_grace`` (its port may be stuck).
+
+        The close is not cancelled when the wait ends: it still runs (or starts, once
+        a worker is free), so a slow instrument is closed after all if it can be.
+        """
+        closing = asyncio.ensure_future(self.run_sync(thing.close))
         try:
-            await self.run_sync(thing.close)
+            await asyncio.wait_for(asyncio.shield(closing), self.settings.shutdown_grace)
+        except TimeoutError:
+            closing.add_done_callback(_retrieved)
+            _log.warning(
+                "closing Thing %r took over %.3g s; its thread is abandoned",
+                thing.thing_name,
+                self.settings.shutdown_grace,
+            )
         except Exception:
             _log.exception("closing Thing %r failed", thing.thing_name)
 
@@ -275,6 +294,12 @@ class Servient(Interactions):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Log how an abandoned close ended (a failure must not go unretrieved)."""
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("closing a Thing failed after shutdown", exc_info=task.exception())
 
 
 async def _quietly(step: Awaitable[None], what: str) -> None:

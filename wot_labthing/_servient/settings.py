@@ -45,10 +45,13 @@ class ServientSettings:
     #: Invocation records kept at most; past it finished records already read go first,
     #: then the oldest finished ones (pending and running ones always stay).
     action_max_records: Annotated[int, _AT_LEAST_ONE] = 20_000
-    #: Seconds shutdown waits for cancelled actions to end.
+    #: Seconds shutdown waits for cancelled actions to end, and for each Thing to close.
     shutdown_grace: Annotated[float, _NOT_NEGATIVE] = 5.0
     #: Largest request body accepted, in bytes.
     max_body_bytes: Annotated[int, _AT_LEAST_ONE] = 1024 * 1024
+    #: Seconds a long-poll GET is held without a change before the client is told to poll
+    #: again (under node-wot 0.9.2's one-hour fetch timeout, which would end its observation).
+    longpoll_hold: Annotated[float, Constraints(exclusiveMinimum=0, maximum=3500)] = 3000.0
     #: Most concurrent observers (SSE and long-poll) before 503.
     max_subscribers: Annotated[int, _AT_LEAST_ONE] = 2000
     #: Open HTTP connections accepted at once; more are answered 503 and closed.
