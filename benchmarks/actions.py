@@ -19,29 +19,31 @@ of one, so the concurrency-16 figure (379/s, 2.45x) measured the client. They no
 come from client processes over raw keep-alive sockets (``_rawload.round_trips``),
 for both servients, and the table shows both sides' CPU.
 
-Run of 2026-11-29 23:20 UTC (2 cores; two other engineers' test runs were going on,
-load average 2.2-2.8), defaults untouched, after a run stopped keeping the HTTP
-request that started it alive (done callback in the run's clean context, no
-reference cycle through the raw-body extension, the body deadline's timer without
-the request's context):
+Run of 2026-11-30 00:03-00:08 UTC on the quiet machine (2 cores, nothing else
+running, load average 1.3-1.8 from the benchmark itself), defaults untouched, after a
+run stopped keeping the HTTP request that started it alive (done callback in the
+run's clean context, no reference cycle through the raw-body extension, the body
+deadline's timer without the request's context):
 
     figure                                         wot-labthing     labthings-fastapi 0.3.0
-    quick round trip, sequential / concurrency 16  489/s / 785/s    60/s / 165/s (8.14x / 4.75x)
-      servient / clients' CPU at concurrency 16    91 % / 16 %      90 % / 10 %
-    sync 2,000 wait(2): accepted / completed       4.2 s / 6.6 s    19.0 s / 20.8 s
-      completed after the last was accepted        2.4 s            1.8 s
-      failed, lost, peak RSS                       0, 0, 86 MiB     0, 0, 117 MiB
-    async 10,000 wait(2): accepted / completed     12.6 s / 14.9 s  147.1 s / 149.5 s
-      failed, lost, peak RSS                       0, 0, 80 MiB     0, 0, 161 MiB
-    per-update cost at 100 / 1,000 / 10,000        11.1 / 8.1 / 12.0 us (flat)
-    retained finished record (tracemalloc)         0.82 KiB
+    quick round trip, sequential / concurrency 16  793/s / 1039/s   66/s / 188/s (12.1x / 5.5x)
+      servient / clients' CPU at concurrency 16    102 % / 18 %     101 % / 10 %
+    sync 2,000 wait(2): accepted / completed       3.2 s / 5.5 s    16.8 s / 17.5 s
+      completed after the last was accepted        2.3 s            0.7 s
+      failed, lost, peak RSS                       0, 0, 91 MiB     0, 0, 116 MiB
+    async 10,000 wait(2): accepted / completed     11.1 s / 13.6 s  148.1 s / 149.7 s
+      failed, lost, peak RSS                       0, 0, 81 MiB     0, 0, 160 MiB
+    per-update cost at 100 / 1,000 / 10,000        17.9 / 14.5 / 14.7 us (flat)
+    retained finished record (tracemalloc)         0.81 KiB
 
-Every goal of issue #12 is met on that run: sync 2,000 with 0 failed, 0 lost,
-completed 2.4 s (<= 3 s) after the last was accepted, peak RSS 86 MiB against the
-peer's 117 MiB (the run before the fix: 108 against 103); async 10,000 with 0 failed,
-0 lost, 80 MiB (<= 150); quick round trip 8.1x sequentially and 4.8x at concurrency
-16 (>= 3x), both servients saturating their one core at concurrency 16; records
-0.82 KiB (<= 4 KiB); per-update cost flat.
+Every goal of issue #12 is met: sync 2,000 with 0 failed, 0 lost, completed 2.3 s
+(<= 3 s) after the last was accepted, peak RSS 91 MiB against the peer's 116 MiB (the
+run before the fix: 108 against 103); async 10,000 with 0 failed, 0 lost, 81 MiB
+(<= 150); quick round trip 12.1x sequentially and 5.5x at concurrency 16 (>= 3x), both
+servients saturating their one core at concurrency 16; records 0.81 KiB (<= 4 KiB);
+per-update cost flat. A run at 23:20 UTC while two other test runs loaded the machine
+(load 2.2-2.8) met every goal too: 489/s and 785/s against 60/s and 165/s, sync peak
+RSS 86 against 117 MiB, async 80 MiB.
 """
 
 from __future__ import annotations
