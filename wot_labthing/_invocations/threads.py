@@ -74,13 +74,17 @@ class _ThreadSlots:
         self.active -= 1
 
 
+#: A pooled thread's work: returns what to call once the thread is idle again, if anything.
+_Job = Callable[[], Callable[[], None] | None]
+
+
 class _IdleThread:
     """An idle action thread: it sleeps on ``wake`` (held) until a run is handed to it."""
 
     __slots__ = ("job", "wake")
 
     def __init__(self) -> None:
-        self.job: Callable[[], None] | None = None
+        self.job: _Job | None = None
         self.wake = threading.Lock()
         self.wake.acquire()
 
@@ -103,8 +107,13 @@ class _ThreadPool:
         self._idle: list[_IdleThread] = []
         self._names = itertools.count(1)
 
-    def submit(self, job: Callable[[], None]) -> None:
-        """Run ``job`` on an idle thread, or on a new one (RuntimeError if none can start)."""
+    def submit(self, job: _Job) -> None:
+        """Run ``job`` on an idle thread, or on a new one (RuntimeError if none can start).
+
+        What ``job`` returns, if anything, is called once the thread is back in the
+        idle list: a run's last report goes out then, so the run its caller starts
+        next finds this thread idle instead of starting another.
+        """
         try:
             idle = self._idle.pop()
         except IndexError:
@@ -114,12 +123,14 @@ class _ThreadPool:
             idle.job = job
             idle.wake.release()
 
-    def _work(self, job: Callable[[], None] | None) -> None:
+    def _work(self, job: _Job | None) -> None:
         me = _IdleThread()
         while job is not None:
-            job()
+            then = job()
             job = None
             self._idle.append(me)
+            if then is not None:
+                then()
             if not me.wake.acquire(timeout=self._idle_seconds):
                 try:
                     self._idle.remove(me)
@@ -184,7 +195,7 @@ class ThreadRunner:
             if not future.done():
                 future.set_result(outcome)
 
-        def body() -> None:
+        def body() -> Callable[[], None]:
             self._from_thread(loop, mark_running, record)  # once its thread really runs
             try:
                 outcome: tuple[Any, BaseException | None] = (
@@ -193,7 +204,7 @@ class ThreadRunner:
                 )
             except BaseException as exc:  # handed to the loop, recorded there
                 outcome = (None, exc)
-            self._from_thread(loop, done, outcome)
+            return functools.partial(self._from_thread, loop, done, outcome)
 
         try:
             self.pool.submit(body)
