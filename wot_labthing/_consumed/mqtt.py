@@ -29,7 +29,14 @@ from .._backoff import backoff_delay
 from .._errors import ConsumerError
 from .._jsonutil import loads
 from .forms import Form, find_forms
-from .observe import RECONNECT_ATTEMPTS, RECONNECT_FIRST, RECONNECT_MAX, Subscription, _Failure
+from .observe import (
+    RECONNECT_ATTEMPTS,
+    RECONNECT_FIRST,
+    RECONNECT_MAX,
+    Subscription,
+    _Failure,
+    start_reading,
+)
 from .security import Credentials
 
 __all__ = ["broker_login", "mqtt_form", "open_mqtt_subscription"]
@@ -186,10 +193,4 @@ async def open_mqtt_subscription(
                 subscription._push(_Failure(exc))
                 return
 
-    subscription._task = asyncio.create_task(run(), name=f"wot-labthing {op} {name} (mqtt)")
-    try:
-        await opened
-    except BaseException:
-        await subscription.close()
-        raise
-    return subscription
+    return await start_reading(subscription, run(), opened, f"wot-labthing {op} {name} (mqtt)")

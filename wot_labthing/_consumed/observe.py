@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
@@ -247,11 +247,31 @@ async def open_subscription(requester: Requester, form: Form, name: str, op: str
             else:
                 _log.warning("%s %r ended: %s", op, name, exc)
                 subscription._push(_Failure(exc))
+
+    return await start_reading(subscription, run(), opened, f"wot-labthing {op} {name}")
+
+
+async def start_reading(
+    subscription: Subscription,
+    reading: Coroutine[Any, Any, None],
+    opened: asyncio.Future[None],
+    task_name: str,
+) -> Subscription:
+    """Run ``reading`` as the subscription's task; return once it has ``opened``.
+
+    ``reading`` sets ``opened`` (or its exception) when the subscription is
+    established; if it ends first, ``opened`` is cancelled, so this never waits
+    forever. On any failure the subscription is closed and the error raised.
+    """
+
+    async def run() -> None:
+        try:
+            await reading
         finally:
             if not opened.done():
                 opened.cancel()
 
-    subscription._task = asyncio.create_task(run(), name=f"wot-labthing {op} {name}")
+    subscription._task = asyncio.create_task(run(), name=task_name)
     try:
         await opened
     except BaseException:
