@@ -6,19 +6,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from ..conftest import IN_CI
 
-__all__ = ["Mosquitto", "free_port", "require_mosquitto", "write_passwords"]
+__all__ = ["Mosquitto", "free_port", "require_mosquitto", "running", "write_passwords"]
 
 #: A client mosquitto let in, as its ``log_type notice`` logs it (``u'name'`` if it logged in).
 _CONNECTED = re.compile(r"New client connected from \S+ as \S+ \(([^)]*)\)")
@@ -148,3 +150,13 @@ class Mosquitto:
             if self.process.stderr is not None:
                 self.process.stderr.close()
             self.process = None
+
+
+@asynccontextmanager
+async def running(broker: Mosquitto) -> AsyncIterator[Mosquitto]:
+    """``broker`` started and stopped around a block (in a thread: both wait on the port)."""
+    await asyncio.to_thread(broker.start)
+    try:
+        yield broker
+    finally:
+        await asyncio.to_thread(broker.stop)

@@ -17,7 +17,7 @@ import wot_labthing as wl
 from wot_labthing._mqtt import MqttBinding, MqttSettings
 
 from ..waiting import eventually
-from .broker import Mosquitto
+from .broker import Mosquitto, running
 
 
 class Lamp(wl.Thing):
@@ -178,9 +178,7 @@ async def test_a_broker_away_at_start_neither_blocks_http_nor_loses_the_current_
 
 
 async def test_a_broker_restart_mid_stream_is_reconnected(tmp_path: Any) -> None:
-    broker = Mosquitto(tmp_path)
-    await asyncio.to_thread(broker.start)
-    try:
+    async with running(Mosquitto(tmp_path)) as broker:
         async with lamp_servient(broker.url, reconnect_max=0.5) as (_, binding, client):
             assert await binding.wait_connected(10)
             await client.put("/things/lamp/properties/level", json=1)
@@ -200,8 +198,6 @@ async def test_a_broker_restart_mid_stream_is_reconnected(tmp_path: Any) -> None
                 assert received[0][1:] == (True, 2)
                 await client.put("/things/lamp/properties/level", json=3)
                 await eventually(lambda: values(received)[-1] == 3, "a change after restart")
-    finally:
-        await asyncio.to_thread(broker.stop)
 
 
 def test_broker_urls_are_checked() -> None:

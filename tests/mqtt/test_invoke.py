@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +21,7 @@ import wot_labthing as wl
 from wot_labthing._mqtt import MqttBinding, MqttSettings
 
 from ..waiting import eventually
-from .broker import Mosquitto
+from .broker import Mosquitto, running, write_passwords
 from .test_binding import Lamp, lamp_servient, subscriber
 
 INVOKE = "lab/a/lamp/actions/flash"
@@ -191,9 +189,7 @@ async def test_an_mqtt5_requester_gets_the_run_or_the_problem_on_its_response_to
 async def test_invoking_is_off_by_default_no_forms_no_subscription(
     tmp_path: Path, assert_valid_td: Callable[[dict[str, Any]], None]
 ) -> None:
-    broker = Mosquitto(tmp_path, extra="sys_interval 1\n")
-    await asyncio.to_thread(broker.start)
-    try:
+    async with running(Mosquitto(tmp_path, extra="sys_interval 1\n")) as broker:
         counts: list[int] = []
         async with aiomqtt.Client("127.0.0.1", broker.port) as probe:
             await probe.subscribe("$SYS/broker/subscriptions/count")
@@ -243,8 +239,6 @@ async def test_invoking_is_off_by_default_no_forms_no_subscription(
                 reader.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await reader
-    finally:
-        await asyncio.to_thread(broker.stop)
 
 
 async def test_things_added_later_are_subscribed_and_removed_ones_dropped(
@@ -327,7 +321,7 @@ async def test_the_broker_acl_decides_who_may_invoke(tmp_path: Path) -> None:
     broker.config.write_text(
         broker.config.read_text().replace("allow_anonymous true", "allow_anonymous false")
     )
-    await asyncio.to_thread(_write_passwords, passwords, ("servient", "alice", "olga"))
+    await asyncio.to_thread(write_passwords, passwords, ("servient", "alice", "olga"))
     acl.write_text(
         "user servient\ntopic readwrite lab/#\n\n"
         "user alice\ntopic read lab/#\ntopic write lab/+/+/actions/+\n\n"
@@ -353,22 +347,8 @@ async def test_the_broker_acl_decides_who_may_invoke(tmp_path: Path) -> None:
         await asyncio.to_thread(broker.stop)
 
 
-def _write_passwords(path: Path, users: tuple[str, ...]) -> None:
-    """A mosquitto password file: each user's password is ``{user}-pw``."""
-    tool = shutil.which("mosquitto_passwd")
-    if tool is None:  # it ships in the same Debian package as the broker
-        pytest.fail("mosquitto_passwd is missing although mosquitto is installed")
-    for index, user in enumerate(users):
-        flags = ["-b", "-c"] if index == 0 else ["-b"]
-        subprocess.run(
-            [tool, *flags, str(path), user, f"{user}-pw"], check=True, capture_output=True
-        )
-
-
 async def test_invoke_topics_are_subscribed_again_after_a_broker_restart(tmp_path: Path) -> None:
-    broker = Mosquitto(tmp_path)
-    await asyncio.to_thread(broker.start)
-    try:
+    async with running(Mosquitto(tmp_path)) as broker:
         async with lamp_servient(broker.url, invoke_actions=True, reconnect_max=0.5) as (
             _,
             binding,
@@ -383,5 +363,3 @@ async def test_invoke_topics_are_subscribed_again_after_a_broker_restart(tmp_pat
             await publish(broker, (INVOKE, b'{"times": 7}'))
             done = await eventually(lambda: runs_of(client, "completed"), "the run")
             assert done[0]["output"] == 7
-    finally:
-        await asyncio.to_thread(broker.stop)

@@ -29,7 +29,7 @@ from wot_labthing._security import hash_secret, parse_security
 from ..conftest import INTEROP_DIR, ROOT, ensure_node_modules, require_node
 from ..directory.tdd import Tdd
 from ..waiting import eventually
-from .broker import Mosquitto
+from .broker import Mosquitto, running
 from .test_binding import Lamp
 
 HTTP_USER, HTTP_PASSWORD = "otto", "otto-http-secret"
@@ -127,9 +127,7 @@ def test_a_public_broker_url_must_not_carry_a_login() -> None:
 
 async def test_our_client_never_sends_http_credentials_to_a_broker(tmp_path: Path) -> None:
     """An anonymous broker: observed over MQTT with no login although HTTP has one."""
-    broker = Mosquitto(tmp_path, log_connections=True)
-    await asyncio.to_thread(broker.start)
-    try:
+    async with running(Mosquitto(tmp_path, log_connections=True)) as broker:
         async with secured_lamp(broker.url) as (server, binding, client):
             assert await binding.wait_connected(10)
             assert (await client.put("/things/lamp/properties/level", json=3)).status_code == 204
@@ -145,16 +143,14 @@ async def test_our_client_never_sends_http_credentials_to_a_broker(tmp_path: Pat
                 await subscription.close()
         logins = broker.logins()
         assert len(logins) >= 2 and set(logins) == {None}, logins  # the servient and ours
-    finally:
-        await asyncio.to_thread(broker.stop)
 
 
 async def test_our_client_logs_in_to_a_broker_with_the_broker_login_it_is_given(
     tmp_path: Path,
 ) -> None:
-    broker = Mosquitto(tmp_path, users=("servient", "reader"), log_connections=True)
-    await asyncio.to_thread(broker.start)
-    try:
+    async with running(
+        Mosquitto(tmp_path, users=("servient", "reader"), log_connections=True)
+    ) as broker:
         login = {"username": "servient", "password": "servient-pw"}
         async with secured_lamp(broker.url, **login) as (server, binding, client):
             assert await binding.wait_connected(10)
@@ -182,8 +178,6 @@ async def test_our_client_logs_in_to_a_broker_with_the_broker_login_it_is_given(
                 assert await subscription.next(10) == 5
                 await subscription.close()
         assert set(broker.logins()) == {"servient", "reader"}, broker.logins()
-    finally:
-        await asyncio.to_thread(broker.stop)
 
 
 async def _nodewot_observes(
@@ -228,9 +222,7 @@ async def test_nodewot_observes_from_a_secured_servient_through_an_anonymous_bro
     tmp_path: Path,
 ) -> None:
     """node-wot holds otto's HTTP login for the Thing; the broker never sees it."""
-    broker = Mosquitto(tmp_path, log_connections=True)
-    await asyncio.to_thread(broker.start)
-    try:
+    async with running(Mosquitto(tmp_path, log_connections=True)) as broker:
         async with secured_lamp(broker.url) as (server, binding, client):
             assert await binding.wait_connected(10)
             http = json.dumps({"username": HTTP_USER, "password": HTTP_PASSWORD})
@@ -238,15 +230,13 @@ async def test_nodewot_observes_from_a_secured_servient_through_an_anonymous_bro
         assert result["values"] == [5, 41, 42] and result["errors"] == []
         logins = broker.logins()
         assert len(logins) >= 2 and set(logins) == {None}, logins
-    finally:
-        await asyncio.to_thread(broker.stop)
 
 
 async def test_nodewot_logs_in_to_a_broker_with_the_brokers_account(tmp_path: Path) -> None:
     """The TD says the broker wants a login; node-wot logs in as reader, not as otto."""
-    broker = Mosquitto(tmp_path, users=("servient", "reader"), log_connections=True)
-    await asyncio.to_thread(broker.start)
-    try:
+    async with running(
+        Mosquitto(tmp_path, users=("servient", "reader"), log_connections=True)
+    ) as broker:
         login = {"username": "servient", "password": "servient-pw"}
         async with secured_lamp(broker.url, **login) as (server, binding, client):
             assert await binding.wait_connected(10)
@@ -255,8 +245,6 @@ async def test_nodewot_logs_in_to_a_broker_with_the_brokers_account(tmp_path: Pa
             result = await _nodewot_observes(server, client, http, reader)
         assert result["values"] == [5, 41, 42] and result["errors"] == []
         assert set(broker.logins()) == {"servient", "reader"}, broker.logins()
-    finally:
-        await asyncio.to_thread(broker.stop)
 
 
 async def test_nodewot_reads_the_td_from_a_tdd_and_still_spares_the_broker(
@@ -291,9 +279,9 @@ async def test_nodewot_reads_the_td_from_a_tdd_and_still_spares_the_broker(
 
 async def test_the_cli_observes_with_the_broker_login_it_is_given(tmp_path: Path) -> None:
     """``observe --mqtt-user`` (password from the environment) beside ``--user`` for HTTP."""
-    broker = Mosquitto(tmp_path, users=("servient", "reader"), log_connections=True)
-    await asyncio.to_thread(broker.start)
-    try:
+    async with running(
+        Mosquitto(tmp_path, users=("servient", "reader"), log_connections=True)
+    ) as broker:
         login = {"username": "servient", "password": "servient-pw"}
         async with secured_lamp(broker.url, **login) as (server, binding, client):
             assert await binding.wait_connected(10)
@@ -324,5 +312,3 @@ async def test_the_cli_observes_with_the_broker_login_it_is_given(tmp_path: Path
         assert process.returncode == 0, err.decode()
         assert [json.loads(line) for line in out.decode().splitlines()] == [7, 8]
         assert set(broker.logins()) == {"servient", "reader"}, broker.logins()
-    finally:
-        await asyncio.to_thread(broker.stop)
