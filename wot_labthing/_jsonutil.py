@@ -17,10 +17,14 @@ from ._errors import InputError, NotFiniteError
 __all__ = ["dumps", "key_value", "loads", "rfc3339", "utc_now_text"]
 
 
+#: One encoder for every message: ``json.dumps`` with options builds a new one per call.
+_ENCODE = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode
+
+
 def dumps(value: Any) -> str:
     """Serialise ``value`` as RFC 8259 JSON; NaN or Infinity raise :class:`NotFiniteError`."""
     try:
-        return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        return _ENCODE(value)
     except ValueError as exc:
         raise NotFiniteError(f"value cannot be sent as JSON: {exc}") from exc
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Union, get_args, get_origin, is_typeddict
 
 import jsonschema
+import jsonschema_rs
 from jsonschema import Draft7Validator
 
 from ._errors import DefinitionError, InputError
@@ -278,13 +279,59 @@ inspect_empty: Any = _Empty
 _FORMAT_CHECKER = Draft7Validator.FORMAT_CHECKER
 
 
+#: Keywords the two engines may judge differently (regex dialects, format checkers,
+#: float ``multipleOf``, ``uniqueItems`` of 1 and true, references): a schema naming
+#: one anywhere is validated by ``jsonschema`` alone.
+_NOT_FAST = frozenset(
+    {"format", "pattern", "patternProperties", "multipleOf", "uniqueItems", "$ref", "$id"}
+)
+
+
+def _fast_validator(schema: Mapping[str, Any]) -> Any:
+    """``jsonschema_rs``'s compiled validator for ``schema``, or None where it may differ."""
+
+    def plain(node: Any) -> bool:
+        if isinstance(node, Mapping):
+            return not (_NOT_FAST & node.keys()) and all(plain(item) for item in node.values())
+        if isinstance(node, list):
+            return all(plain(item) for item in node)
+        return True
+
+    if not plain(schema):
+        return None
+    try:
+        return jsonschema_rs.Draft7Validator(dict(schema))
+    except (ValueError, jsonschema_rs.ValidationError):  # a schema it cannot take
+        return None
+
+
 class SchemaValidator:
-    """A JSON Schema compiled once, raising :class:`InputError` with a JSON pointer."""
+    """A JSON Schema compiled once, raising :class:`InputError` with a JSON pointer.
+
+    Every property write and action input goes through :meth:`validate`, often
+    hundreds of times a second from a driver's thread. ``jsonschema`` walks the
+    schema in Python (tens of microseconds for a two-number array, several times
+    that on a cold cache); ``jsonschema_rs`` answers yes or no in under one. So a
+    value is first checked by ``jsonschema_rs``, and only one it refuses (or one a
+    schema with :data:`_NOT_FAST` keywords takes) goes to ``jsonschema``, which has
+    the last word and the error messages: a verdict never depends on the fast path
+    (``tests/schema/test_fast_validation.py`` compares the two).
+    """
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self.schema = dict(schema)
         Draft7Validator.check_schema(self.schema)
         self._validator = Draft7Validator(self.schema, format_checker=_FORMAT_CHECKER)
+        self._fast = _fast_validator(self.schema)
+
+    def _fast_accepts(self, value: Any) -> bool:
+        fast = self._fast
+        if fast is None:
+            return False
+        try:
+            return bool(fast.is_valid(value))
+        except (ValueError, TypeError, OverflowError):  # a Python value it cannot map
+            return False
 
     def validate(
         self, value: Any, *, thing: str | None = None, affordance: str | None = None
@@ -304,6 +351,8 @@ class SchemaValidator:
                 thing=thing,
                 affordance=affordance,
             )
+        if self._fast_accepts(value):
+            return
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
         if error is None:
             return
@@ -320,28 +369,46 @@ class SchemaValidator:
 
     def is_valid(self, value: Any) -> bool:
         """Whether ``value`` is finite JSON data that fits the schema."""
-        return _non_finite(value) is None and self._validator.is_valid(value)
+        return _non_finite(value) is None and (
+            self._fast_accepts(value) or self._validator.is_valid(value)
+        )
 
 
-def _non_finite(value: Any, pointer: str = "") -> str | None:
-    """The JSON pointer of the first NaN or Infinity inside ``value``, or None."""
+def _non_finite(value: Any) -> str | None:
+    """The JSON pointer of the first NaN or Infinity inside ``value``, or None.
+
+    The pointer is built on the way out, only when something was found: a large
+    array of good numbers costs one ``isfinite`` per element, not a string each.
+    """
     if isinstance(value, float):
-        return None if math.isfinite(value) else pointer
+        return None if math.isfinite(value) else ""
     if isinstance(value, Mapping):
         for key, item in value.items():
-            found = _non_finite(item, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
-            if found is not None:
-                return found
+            if isinstance(item, _CONTAINERS_AND_FLOATS):
+                found = _non_finite(item)
+                if found is not None:
+                    return f"/{str(key).replace('~', '~0').replace('/', '~1')}{found}"
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            found = _non_finite(item, f"{pointer}/{index}")
-            if found is not None:
-                return found
+            if isinstance(item, _CONTAINERS_AND_FLOATS):
+                found = _non_finite(item)
+                if found is not None:
+                    return f"/{index}{found}"
     return None
+
+
+_CONTAINERS_AND_FLOATS = (float, Mapping, list, tuple)
+#: Types ``to_json`` returns as they are (exact types: a subclass may be an Enum).
+_PLAIN_JSON = frozenset({str, int, float, bool, type(None)})
 
 
 def to_json(value: Any) -> Any:
     """Convert a Python value returned by user code into plain JSON-able data."""
+    kind = type(value)
+    if kind in _PLAIN_JSON:
+        return value
+    if kind is list:
+        return [item if type(item) in _PLAIN_JSON else to_json(item) for item in value]
     if isinstance(value, enum.Enum):
         return to_json(value.value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

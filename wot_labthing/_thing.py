@@ -216,6 +216,12 @@ class Thing:
 
             listener("property", name, to_json(value))
 
+    def _wot_json_changed(self, name: str, data: Any) -> None:
+        """Like ``_wot_property_changed`` for a value already in its JSON form (a write)."""
+        listener = self._listener
+        if listener is not None:
+            listener("property", name, data)
+
     def _wot_persist(self, name: str, value: Any) -> None:
         persister = self._persister
         if persister is not None:

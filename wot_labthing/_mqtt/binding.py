@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
-import math
 import ssl
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
@@ -46,6 +45,7 @@ from .._backoff import backoff_delay
 from .._errors import ConfigError, WotLabthingError
 from .._jsonutil import dumps
 from .invoke import Invoker
+from .outbox import WINDOW, Outbox
 
 if TYPE_CHECKING:
     from .._events import Subscription
@@ -83,12 +83,8 @@ _BROKER_SECURITY: dict[str, dict[str, str]] = {
         "CONNECT, given by the broker's operator (not the servient's HTTP credentials).",
     },
 }
-#: Publishes in flight (sent, not yet acknowledged) at most.
-_WINDOW = 100
 #: Incoming messages (invocations) waiting to be read at most; aiomqtt drops (and logs) more.
 _INCOMING = 1_000
-#: One message for the broker: topic, payload, retain, MQTT 5 properties (replies).
-_Outgoing = tuple[str, bytes, bool, Properties | None]
 
 
 @dataclass
@@ -204,20 +200,13 @@ class MqttBinding:
             login = bool(settings.username or self._broker.username)
         #: The name of the security definition every MQTT form names (the broker's, not HTTP's).
         self.security = BROKER_LOGIN if login else BROKER_NOSEC
-        self._outbox: deque[_Outgoing] = deque()
-        self._inflight: deque[tuple[_Outgoing, asyncio.Future[None]]] = deque()
-        self._wake = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._retained: dict[str, bytes] = {}
+        self._outbox = Outbox(settings.queue_size, settings.qos)
+        #: (thing, kind, name) -> its topic, so a change costs no quoting.
+        self._topics: dict[tuple[str, str, str], str] = {}
         self._pumps: dict[str, list[asyncio.Task[None]]] = {}
         self._subscriptions: dict[str, list[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
-        #: Messages dropped from the full outbox since the binding was opened.
-        self.dropped = 0
-        self._dropped_reported = 0
-        #: Messages the broker has acknowledged (QoS > 0) or taken (QoS 0).
-        self.published = 0
         #: Successful connections so far (the first one and every reconnect).
         self.connections = 0
         #: Starts runs from invoke topics; None unless ``invoke_actions``.
@@ -244,7 +233,17 @@ class MqttBinding:
     @property
     def pending(self) -> int:
         """Messages not yet acknowledged by the broker (queued or in flight)."""
-        return len(self._outbox) + len(self._inflight)
+        return len(self._outbox)
+
+    @property
+    def published(self) -> int:
+        """Messages the broker has acknowledged (QoS > 0) or taken (QoS 0)."""
+        return self._outbox.published
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped from the full outbox since the binding was opened."""
+        return self._outbox.dropped
 
     async def wait_connected(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait up to ``timeout`` seconds for a broker connection; True once connected."""
@@ -258,7 +257,7 @@ class MqttBinding:
         """Follow every Thing's changes and start publishing (the broker may come later)."""
         if self._task is not None:
             return
-        self.dropped = self._dropped_reported = 0
+        self._outbox.reset()
         for name in list(servient.things):
             self._follow(name)
         servient.on_registry_change(self._on_registry_change)
@@ -276,25 +275,27 @@ class MqttBinding:
             return
         if self.pending and self.connected:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), 2.0)
+                await asyncio.wait_for(self._outbox.drained.wait(), 2.0)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         if self.invoker is not None:
             await self.invoker.close()
-        if self._outbox:  # in-flight ones went back to the outbox
-            _log.warning("MQTT: %d messages not published at shutdown", len(self._outbox))
-            self._outbox.clear()
-        self._retained.clear()
+        lost = self._outbox.discard_queued()
+        if lost:
+            _log.warning("MQTT: %d messages not published at shutdown", lost)
+        self._outbox.reset()
 
     # Topics and forms ---------------------------------------------------------
 
     def topic(self, thing: str, kind: str, name: str, run: str | None = None) -> str:
         """The topic of one affordance (``kind`` is ``property``, ``event`` or ``action``)."""
-        parts = [self.prefix, _topic_part(thing), _TABLES[kind], _topic_part(name)]
-        if run is not None:
-            parts.append(_topic_part(run))
-        return "/".join(part for part in parts if part)
+        key = (thing, kind, name)
+        topic = self._topics.get(key)
+        if topic is None:
+            parts = [self.prefix, _topic_part(thing), _TABLES[kind], _topic_part(name)]
+            topic = self._topics[key] = "/".join(part for part in parts if part)
+        return topic if run is None else f"{topic}/{_topic_part(run)}"
 
     def _invoke_topic(self, thing: str, action: str) -> str:
         return self.topic(thing, "action", action)
@@ -388,9 +389,11 @@ class MqttBinding:
             subscriptions.append(self.servient.subscribe_actions(name))
         self._subscriptions[name] = subscriptions
         for subscription in subscriptions:
-            self._spawn(name, self._pump(subscription))
+            # taken as the hub delivers, on the loop: no reader task, no queue to lag
+            subscription.on_message = functools.partial(self._take, subscription)
 
     async def _unfollow(self, name: str) -> None:
+        self._topics = {key: topic for key, topic in self._topics.items() if key[0] != name}
         for subscription in self._subscriptions.pop(name, []):
             subscription.close()
         tasks = self._pumps.pop(name, [])
@@ -403,20 +406,20 @@ class MqttBinding:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def _pump(self, subscription: Subscription) -> None:
-        """Move one subscription's messages into the outbox, in order."""
-        async for delivery in subscription:
-            message = delivery.message
-            if delivery.dropped:
-                self._count_dropped(delivery.dropped)
+    def _take(self, subscription: Subscription) -> None:
+        """Move what ``subscription`` holds into the outbox, in order."""
+        messages, gaps = subscription.drain_messages()
+        if gaps:
+            self._outbox.count_dropped(sum(gaps.values()))
+        for message in messages:
             run = None
             if message.kind == "action" and isinstance(message.data, dict):
                 run = str(message.data.get("id", ""))
             topic = self.topic(message.thing, message.kind, message.name, run)
-            self._enqueue(topic, message.text.encode(), retain=message.kind == "property")
+            self._outbox.put(topic, message.text.encode(), retain=message.kind == "property")
 
     def _send_reply(self, topic: str, payload: bytes, properties: Properties | None) -> None:
-        self._enqueue(topic, payload, retain=False, properties=properties)
+        self._outbox.put(topic, payload, retain=False, properties=properties)
 
     async def _publish_current(self, name: str) -> None:
         """Publish every observable property's current value, retained (start and adds)."""
@@ -432,31 +435,10 @@ class MqttBinding:
             except (WotLabthingError, OSError) as exc:
                 _log.info("MQTT: no initial value for %s.%s: %s", name, prop_name, exc)
                 continue
-            if topic not in self._retained:  # a change published meanwhile is newer
-                self._enqueue(topic, dumps(value).encode(), retain=True)
+            if topic not in self._outbox.retained:  # a change published meanwhile is newer
+                self._outbox.put(topic, dumps(value).encode(), retain=True)
 
     # The outbox and the connection -------------------------------------------
-
-    def _enqueue(
-        self, topic: str, payload: bytes, *, retain: bool, properties: Properties | None = None
-    ) -> None:
-        if retain:
-            self._retained[topic] = payload
-        if len(self._outbox) >= self.settings.queue_size:
-            self._outbox.popleft()
-            self._count_dropped(1)
-        self._outbox.append((topic, payload, retain, properties))
-        self._drained.clear()
-        self._wake.set()
-
-    def _count_dropped(self, count: int) -> None:
-        if self.dropped == self._dropped_reported:
-            _log.warning(
-                "MQTT: the outbox is full (%d messages) while the broker is away; "
-                "dropping the oldest messages",
-                self.settings.queue_size,
-            )
-        self.dropped += count
 
     def _client(self) -> aiomqtt.Client:
         broker = self._broker
@@ -470,12 +452,12 @@ class MqttBinding:
             tls_context=tls,
             keepalive=30,
             timeout=10,
-            max_inflight_messages=_WINDOW,
+            max_inflight_messages=WINDOW,
             max_queued_incoming_messages=_INCOMING,
             # MQTT 5 carries a requester's response topic; publishing alone needs 3.1.1
             protocol=aiomqtt.ProtocolVersion.V5 if self.invoker else aiomqtt.ProtocolVersion.V311,
         )
-        client.pending_calls_threshold = _WINDOW  # a full window is normal, not a warning
+        client.pending_calls_threshold = WINDOW  # a full window is normal, not a warning
         return client
 
     async def _run(self) -> None:
@@ -489,12 +471,7 @@ class MqttBinding:
                         _log.warning("MQTT: connected to %s again", self._broker.netloc)
                     else:
                         _log.info("MQTT: connected to %s", self._broker.netloc)
-                    if self.dropped > self._dropped_reported:
-                        _log.warning(
-                            "MQTT: %d messages were dropped while the broker was away",
-                            self.dropped - self._dropped_reported,
-                        )
-                        self._dropped_reported = self.dropped
+                    self._outbox.report_dropped()
                     await self._serve(client)
             except aiomqtt.MqttError as exc:
                 was_connected = self._connected.is_set()
@@ -516,7 +493,7 @@ class MqttBinding:
         """Publish until the connection breaks (noticed by the message reader)."""
         tasks = [
             asyncio.create_task(self._watch(client)),
-            asyncio.create_task(self._publish(client)),
+            asyncio.create_task(self._outbox.publish(client)),
         ]
         if self.invoker is not None:
             tasks.append(asyncio.create_task(self._keep_subscribed(client, self.invoker)))
@@ -578,57 +555,6 @@ class MqttBinding:
                 refused.discard(topic)
             self.invoke_topics = frozenset(asked - refused)
             await self._registry_changed.wait()
-
-    async def _publish(self, client: aiomqtt.Client) -> None:
-        """Republish the retained values, then the outbox, up to ``_WINDOW`` unacknowledged.
-
-        Publishes are started in order (the wire keeps it) without waiting for each
-        acknowledgement, so throughput is not one broker round trip per message.
-        Unacknowledged messages go back to the front of the outbox when the
-        connection breaks, to be published again after the reconnect. A slow
-        acknowledgement (a broker busy fanning out) is waited for without limit:
-        a dead connection is noticed by the keepalive, not by a publish timeout.
-        """
-        pending = {item[0] for item in self._outbox}
-        for topic, payload in list(self._retained.items()):
-            if topic not in pending:
-                await client.publish(topic, payload, qos=self.settings.qos, retain=True)
-        window = self._inflight
-        wake = self._wake
-        try:
-            while True:
-                while self._outbox and len(window) < _WINDOW:
-                    item = self._outbox.popleft()
-                    publish = client.publish(
-                        item[0],
-                        item[1],
-                        qos=self.settings.qos,
-                        retain=item[2],
-                        properties=item[3],
-                        timeout=math.inf,
-                    )
-                    started = asyncio.ensure_future(publish)
-                    # one wake-up per acknowledgement: no waiter tasks per message
-                    started.add_done_callback(lambda _: wake.set())
-                    window.append((item, started))
-                while window and window[0][1].done():
-                    _, acked = window.popleft()
-                    acked.result()  # MqttError: the connection is gone
-                    self.published += 1
-                if not window:
-                    self._drained.set()
-                wake.clear()  # set again by a new message or an acknowledgement
-                room = self._outbox and len(window) < _WINDOW
-                if not room and not (window and window[0][1].done()):
-                    await wake.wait()
-        finally:
-            for item, task in reversed(window):
-                if task.done() and not task.cancelled() and task.exception() is None:
-                    self.published += 1
-                    continue
-                task.cancel()
-                self._outbox.appendleft(item)
-            window.clear()
 
 
 def _add_context(td: dict[str, Any]) -> None:
