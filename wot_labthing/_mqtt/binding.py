@@ -1,29 +1,16 @@
-"""Publishing a servient's changes to an MQTT broker, and the MQTT forms of its TDs.
+"""Publishing a servient's changes to an MQTT broker.
 
-Topics, under a configurable prefix (default ``wot``)::
+Payloads are the same JSON the HTTP binding serves, on the topics ``forms.py``
+names. Property values are retained so a new subscriber gets the current value
+at once; at start (and after a reconnect) the binding publishes every observable
+property's current value.
 
-    {prefix}/{thing}/properties/{name}       observable property values, retained
-    {prefix}/{thing}/events/{name}           event data
-    {prefix}/{thing}/actions/{name}/{id}     every update of one run (its record)
-    {prefix}/{thing}/actions/{name}          invocations, if ``invoke_actions`` (invoke.py)
-
-Payloads are the same JSON the HTTP binding serves. Property values are
-retained so a new subscriber gets the current value at once; at start (and
-after a reconnect) the binding publishes every observable property's current
-value.
-
-The HTTP side never waits for the broker: changes go into a bounded outbox that
-one task publishes from. While the broker is away that task reconnects with
-back-off (``_backoff.py``); the outbox keeps the newest ``queue_size`` messages
-and counts (and logs) the oldest it had to drop. After a reconnect the retained
-value of every property is published again (a restarted broker without
-persistence has lost them), then the outbox in order.
-
-TD forms follow the W3C WoT Binding Templates MQTT vocabulary (``mqv:``). The
-topic is in the href path (``mqtt://broker:1883/wot/lamp/properties/on``), the
-only shape node-wot's ``@node-wot/binding-mqtt`` 0.8.16 follows, and repeated
-as ``mqv:filter`` for consumers of the newer template, which reads the topic
-from there (both coexist: node-wot prefers the path).
+The HTTP side never waits for the broker: changes go into a bounded outbox
+(``outbox.py``) that publishes while connected. While the broker is away the
+binding reconnects with back-off (``_backoff.py``); the outbox keeps the newest
+``queue_size`` messages and counts (and logs) the oldest it had to drop. After a
+reconnect the retained value of every property is published again (a restarted
+broker without persistence has lost them), then the outbox in order.
 """
 
 from __future__ import annotations
@@ -34,9 +21,7 @@ import functools
 import itertools
 import logging
 import ssl
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit
 
 import aiomqtt
 from paho.mqtt.properties import Properties
@@ -44,8 +29,10 @@ from paho.mqtt.properties import Properties
 from .._backoff import backoff_delay
 from .._errors import ConfigError, WotLabthingError
 from .._jsonutil import dumps
+from .forms import BROKER_LOGIN, BROKER_NOSEC, MQV_CONTEXT, Forms
 from .invoke import Invoker
 from .outbox import WINDOW, Outbox
+from .settings import BrokerAddress, MqttSettings, parse_broker_url
 
 if TYPE_CHECKING:
     from .._events import Subscription
@@ -63,111 +50,8 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: The namespace of the Binding Templates MQTT vocabulary, as the template gives it.
-MQV_CONTEXT = {"mqv": "http://www.example.org/mqtt-binding#"}
-_TABLES = {"property": "properties", "event": "events", "action": "actions"}
-_SCHEMES = {"mqtt": 1883, "mqtts": 8883}
-#: The security definition of MQTT forms when consumers connect to the broker anonymously.
-BROKER_NOSEC = "mqtt_nosec_sc"
-#: The security definition of MQTT forms when consumers must log in to the broker.
-BROKER_LOGIN = "mqtt_basic_sc"
-_BROKER_SECURITY: dict[str, dict[str, str]] = {
-    BROKER_NOSEC: {
-        "scheme": "nosec",
-        "description": "The MQTT broker lets clients in without a login.",
-    },
-    BROKER_LOGIN: {
-        "scheme": "basic",
-        "in": "auto",
-        "description": "The MQTT broker's own login: a user name and password in MQTT "
-        "CONNECT, given by the broker's operator (not the servient's HTTP credentials).",
-    },
-}
 #: Incoming messages (invocations) waiting to be read at most; aiomqtt drops (and logs) more.
 _INCOMING = 1_000
-
-
-@dataclass
-class MqttSettings:
-    """The config's ``[mqtt]`` table.
-
-    Attributes:
-        broker: ``mqtt://host:port`` (or ``mqtts://`` for TLS); user and password
-            may be given in the URL or below.
-        username: broker user, if the broker wants one.
-        password: its password.
-        prefix: the topic every Thing's topics start with.
-        qos: quality of service of every publish (0, 1 or 2).
-        queue_size: messages kept while the broker is away; the oldest are dropped.
-        reconnect_max: the longest wait, in seconds, between two reconnect attempts.
-        client_id: the MQTT client id (default: a random one).
-        public_broker: the broker URL put in TDs when consumers reach it under
-            another name than the servient does (default: ``broker``).
-        consumer_login: whether consumers must log in to the broker; TDs say so in
-            their MQTT forms' security (``mqtt_basic_sc``, else ``mqtt_nosec_sc``).
-            Default: when the servient itself logs in with a user name, taken as a
-            broker that wants a login from everyone. The servient's own login never
-            appears in a TD.
-        invoke_actions: also start runs from messages on each action's topic
-            (``invoke.py``), and offer ``invokeaction`` MQTT forms. Off by default:
-            an MQTT invocation carries no HTTP credentials, the broker's
-            authentication and ACLs are all that guard it. The binding then
-            connects with MQTT 5, so it can answer a requester's response topic.
-    """
-
-    broker: str
-    username: str | None = None
-    password: str | None = None
-    prefix: str = "wot"
-    qos: int = 1
-    queue_size: int = 10_000
-    reconnect_max: float = 30.0
-    client_id: str | None = None
-    public_broker: str | None = None
-    consumer_login: bool | None = None
-    invoke_actions: bool = False
-
-
-@dataclass(frozen=True)
-class _Broker:
-    scheme: str
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-
-    @property
-    def netloc(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-
-def parse_broker_url(url: str, *, entry: str = "mqtt.broker") -> _Broker:
-    """Check ``mqtt://[user[:password]@]host[:port]`` and split it; ConfigError if malformed."""
-    parts = urlsplit(url)
-    if parts.scheme not in _SCHEMES or not parts.hostname:
-        raise ConfigError(
-            f"broker URL {url!r} must look like mqtt://host:port or mqtts://host:port",
-            entry=entry,
-        )
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(f"broker URL {url!r} must not have a path or query", entry=entry)
-    try:
-        port = parts.port or _SCHEMES[parts.scheme]
-    except ValueError:
-        raise ConfigError(f"broker URL {url!r} has an invalid port", entry=entry) from None
-    return _Broker(
-        parts.scheme,
-        parts.hostname,
-        port,
-        unquote(parts.username) if parts.username else None,
-        unquote(parts.password) if parts.password else None,
-    )
-
-
-def _topic_part(name: str) -> str:
-    """A Thing or affordance name as one topic level (no ``/``, ``+`` or ``#`` inside)."""
-    return quote(name, safe="-_.~")
 
 
 class MqttBinding:
@@ -185,11 +69,10 @@ class MqttBinding:
             raise ConfigError("queue_size must be at least 1", entry="mqtt.queue_size")
         self.servient = servient
         self.settings = settings
-        self.prefix = settings.prefix.strip("/")
-        self._broker: _Broker = parse_broker_url(settings.broker)
+        self._broker: BrokerAddress = parse_broker_url(settings.broker)
         public = settings.public_broker or settings.broker
-        self._public: _Broker = parse_broker_url(public, entry="mqtt.public_broker")
-        if settings.public_broker and self._public.username:
+        public_broker = parse_broker_url(public, entry="mqtt.public_broker")
+        if settings.public_broker and public_broker.username:
             raise ConfigError(
                 "public_broker is written into TDs and must not carry a user name or password "
                 "(give the servient's own login in broker or username/password)",
@@ -198,11 +81,10 @@ class MqttBinding:
         login = settings.consumer_login
         if login is None:
             login = bool(settings.username or self._broker.username)
-        #: The name of the security definition every MQTT form names (the broker's, not HTTP's).
-        self.security = BROKER_LOGIN if login else BROKER_NOSEC
+        security = BROKER_LOGIN if login else BROKER_NOSEC
+        #: Topic names and the TDs' MQTT forms (whose security is the broker's, not HTTP's).
+        self.forms = Forms(settings.prefix, public_broker, settings.qos, security)
         self._outbox = Outbox(settings.queue_size, settings.qos)
-        #: (thing, kind, name) -> its topic, so a change costs no quoting.
-        self._topics: dict[tuple[str, str, str], str] = {}
         self._pumps: dict[str, list[asyncio.Task[None]]] = {}
         self._subscriptions: dict[str, list[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -290,69 +172,16 @@ class MqttBinding:
 
     def topic(self, thing: str, kind: str, name: str, run: str | None = None) -> str:
         """The topic of one affordance (``kind`` is ``property``, ``event`` or ``action``)."""
-        key = (thing, kind, name)
-        topic = self._topics.get(key)
-        if topic is None:
-            parts = [self.prefix, _topic_part(thing), _TABLES[kind], _topic_part(name)]
-            topic = self._topics[key] = "/".join(part for part in parts if part)
-        return topic if run is None else f"{topic}/{_topic_part(run)}"
+        return self.forms.topic(thing, kind, name, run)
 
     def _invoke_topic(self, thing: str, action: str) -> str:
-        return self.topic(thing, "action", action)
-
-    def _form(
-        self, topic: str, ops: list[str], *, retain: bool, packet: str = "subscribe"
-    ) -> dict[str, Any]:
-        broker = self._public
-        return {
-            "href": f"{broker.scheme}://{broker.netloc}/{topic}",
-            "op": ops,
-            "contentType": "application/json",
-            "mqv:controlPacket": packet,
-            # the template names a subscription's topic filter and a publish's topic
-            "mqv:filter" if packet == "subscribe" else "mqv:topic": topic,
-            "mqv:qos": str(self.settings.qos),
-            "mqv:retain": retain,
-            # the broker's security, not the Thing's HTTP one (an array: node-wot 0.9.2)
-            "security": [self.security],
-        }
+        return self.forms.topic(thing, "action", action)
 
     def add_forms(self, thing: str, td: dict[str, Any]) -> None:
-        """Add a subscribe form to each observable property and each event of ``td``.
-
-        With ``invoke_actions``, each action also gets a publish form (``invokeaction``).
-        """
+        """Add MQTT forms to ``td`` (a TD the HTTP binding built) for Thing ``thing``."""
         instance = self.servient.things.get(thing)
-        if instance is None:
-            return
-        added = False
-        for name, described in (td.get("properties") or {}).items():
-            prop = instance.properties.get(name)
-            if prop is not None and prop.observable:
-                ops = ["observeproperty", "unobserveproperty"]
-                topic = self.topic(thing, "property", name)
-                described.setdefault("forms", []).append(self._form(topic, ops, retain=True))
-                added = True
-        for name, described in (td.get("events") or {}).items():
-            if name in instance.events:
-                ops = ["subscribeevent", "unsubscribeevent"]
-                topic = self.topic(thing, "event", name)
-                described.setdefault("forms", []).append(self._form(topic, ops, retain=False))
-                added = True
-        if self.invoker is not None:
-            for name, described in (td.get("actions") or {}).items():
-                if name in instance.actions:
-                    topic = self.topic(thing, "action", name)
-                    form = self._form(topic, ["invokeaction"], retain=False, packet="publish")
-                    described.setdefault("forms", []).append(form)
-                    added = True
-        if added:
-            _add_context(td)
-            # a new dict: the HTTP side may share its definitions between TDs
-            td["securityDefinitions"] = {
-                **(td.get("securityDefinitions") or {}),
-                self.security: dict(_BROKER_SECURITY[self.security]),
-            }
+        if instance is not None:
+            self.forms.add(thing, instance, td, invoke=self.invoker is not None)
 
     # Following the servient ---------------------------------------------------
 
@@ -393,7 +222,7 @@ class MqttBinding:
             subscription.on_message = functools.partial(self._take, subscription)
 
     async def _unfollow(self, name: str) -> None:
-        self._topics = {key: topic for key, topic in self._topics.items() if key[0] != name}
+        self.forms.forget(name)
         for subscription in self._subscriptions.pop(name, []):
             subscription.close()
         tasks = self._pumps.pop(name, [])
@@ -555,19 +384,3 @@ class MqttBinding:
                 refused.discard(topic)
             self.invoke_topics = frozenset(asked - refused)
             await self._registry_changed.wait()
-
-
-def _add_context(td: dict[str, Any]) -> None:
-    """Declare the ``mqv`` prefix in ``td``'s ``@context`` (once)."""
-    context = td.get("@context")
-    items = list(context) if isinstance(context, list) else [context] if context else []
-    for item in items:
-        if isinstance(item, dict) and "mqv" in item:
-            return
-    for item in items:
-        if isinstance(item, dict) and "@language" in item:
-            item.update(MQV_CONTEXT)
-            td["@context"] = items
-            return
-    items.append(dict(MQV_CONTEXT))
-    td["@context"] = items
