@@ -40,33 +40,43 @@ server answers about 1,000 to 2,000 of them a second, so 1000 long-pollers at 10
 The broker path (``--mqtt N``, issue #16): the servient publishes each change once
 (QoS 1) to a mosquitto started on a free port, which fans it out to N bare MQTT 3.1.1
 QoS 1 subscribers; it runs in a second servient after the HTTP clients' run, so each
-path's server CPU is its own. The subscribers live in one Node.js process
-(``mqtt_subscribers.js``): the earlier asyncio subscriber saturated its own core at
-1000 x 100/s, and a ``mosquitto_sub`` per subscriber needed ~3.7 cores of context
-switches, so both measured the load generator. ``--brokers 2`` shares the subscribers
-between the servient's broker and a second one bridged to it.
+path's server CPU is its own. The subscribers live in one process: by default the C
+one (``mqtt_subscribers.c``, compiled on first use), else the Node.js one
+(``mqtt_subscribers.js``, ``BENCH_MQTT_CLIENT=node``). At 1000 x 100/s the asyncio
+subscriber saturated its own core, a ``mosquitto_sub`` per subscriber needed ~3.7
+cores of context switches, and the Node.js process ~92 % of a core (38 % of it
+JavaScript) where the C one needs ~68 %, nearly all of it the read and the PUBACK
+write every subscriber must make. ``--brokers 2`` shares the subscribers between the
+servient's broker and a second one bridged to it; ``--subscriber-qos 0`` lets the
+broker deliver without acknowledgements. Server CPU is the scheduler's exact runtime
+of the servient's threads (``run_seconds``; the tick-sampled split is shown beside).
 
-Runs of 2026-11-30 00:08-00:11 UTC on the quiet development machine (2 cores, nothing
+Runs of 2026-11-30 01:04-01:20 UTC on the quiet development machine (2 cores, nothing
 else running; the load generator, mosquitto and the servient share them), 100 changes/s
-for 10 s, 10 s to drain:
+for 10 s, 5-10 s to drain, after the broker path stopped costing a task per message
+(``_mqtt/outbox.py``) and writes stopped walking the schema in Python (``_schema.py``):
 
-    path                            delivered   p50 / p99           servient CPU  broker CPU
-    1000 SSE (same run as below)    100%        19 / 58 ms          99%           -
-    100 MQTT (QoS 1)                100%        2.8 / 5.2 ms        13%           17%
-    300 MQTT (QoS 1)                100%        4.2 / 15.8 ms       12%           50%
-    500 MQTT (QoS 1)                100%        25 / 50.0 ms        14%           61%
-    1000 MQTT (QoS 1)               100%        936 / 1276 ms       12%           90%
-    1000 MQTT, 2 bridged brokers    100%        222-299 / 1237 ms   11%           92% (both)
+    path                              delivered  p50 / p99            servient CPU  broker CPU
+    1000 SSE (same run as 1000 MQTT)  100%       18.5 / 56 ms         99.8%         -
+    100 MQTT (QoS 1), 4 runs          100%       1.3-1.7 / 2.6-3.2 ms 6.4-9.6%      16%
+    300 MQTT (QoS 1)                  100%       2.3 / 6.0 ms         8.9%          40%
+    500 MQTT (QoS 1)                  100%       3.1 / 6.9 ms         8.0%          72%
+    750 MQTT (QoS 1)                  100%       51 / 370 ms          8.1%          99%
+    1000 MQTT (QoS 1)                 100%       525 / 2637 ms        7.8%          99%
+    1000 MQTT, subscribers QoS 0      100%       11.9 / 98.6 ms       5.7%          98%
+    1000 MQTT, 2 bridged brokers      100%       683-1061 / 1072-1545 7.2%          113% (both)
 
-Nothing is lost on either path, and the servient's CPU for the broker path stays flat
-at 11-14 % of a core whatever the number of subscribers (one publish per change; with
-one SSE subscriber the same changes cost it 8 %, the rest is the MQTT client library),
-against 99 % for 1000 SSE subscribers. Issue #16's goal is NOT met at 1000 subscribers
-on this machine: p99 < 50 ms holds up to ~500 subscribers (50 000 QoS 1 deliveries a
-second), and at 1000 the single-threaded mosquitto needs 90 % of a core for 100 000
-deliveries a second while the subscribers' process needs another 56 %, so messages
-queue in the broker (a second, bridged broker does not help when both share the same
-two cores). The servient's CPU (11-14 %) is also just above the goal's 10 %.
+Nothing is lost on either path. The servient's CPU for the broker path is 6-10 % of
+a core, flat in the number of subscribers (one publish per change), against 99.8 %
+for 1000 SSE subscribers; it was 11-14 % before (aiomqtt's publish coroutine, a task,
+an event and ~10 loop turns per message, and a jsonschema walk per write). p99 stays
+under 10 ms up to 500 subscribers. Issue #16's latency goal is NOT met at 1000
+subscribers on this machine, and the limit is the broker: one mosquitto 2.0.11
+saturates its core at ~75,000 deliveries a second here (750 subscribers; 98 % even
+with QoS 0 deliveries at 1000), since it makes ~8 system calls per QoS 1 delivery
+(four ``epoll_ctl`` around each write, three one-byte-or-so reads per PUBACK, measured
+with ``strace -c``). Two bridged brokers need more than the second core, which the
+subscribers' process (68 %) and the kernel's loopback work already take.
 """
 
 from __future__ import annotations
@@ -366,25 +376,42 @@ async def _mqtt(
         client.finish()
 
 
-def node_subscribers_process(count: int, url: str, conn: Connection) -> None:
-    """Run ``count`` MQTT QoS 1 subscribers in one Node.js process; report a Tally.
+def subscribers_command() -> list[str]:
+    """The MQTT load generator: the C one, compiled on first use, else the Node.js one.
 
     A CPython subscriber parses and acknowledges a message in tens of microseconds: at
     1000 subscribers x 100 changes/s (100,000 deliveries a second) the asyncio client
     saturated its core, and a ``mosquitto_sub`` process per subscriber needed ~3.7 cores
     of context switches, so either measured the load generator. One Node.js process
-    (``mqtt_subscribers.js``, V8-compiled parsing, one write of PUBACKs per read) keeps
-    the generator well below the broker's own cost.
+    (``mqtt_subscribers.js``) needed ~92 % of a core at that load, 38 % of it in
+    JavaScript; the same protocol in C (``mqtt_subscribers.c``, one epoll loop) leaves
+    only the system calls every subscriber must make: read each PUBLISH, write its
+    PUBACK. ``BENCH_MQTT_CLIENT=node`` (or ``python``) picks another generator.
     """
     import shutil
+    import tempfile
 
-    parts = urlsplit(url)
+    choice = os.environ.get("BENCH_MQTT_CLIENT", "c")
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if choice == "c" and compiler is not None:
+        binary = Path(tempfile.gettempdir()) / "wot-labthing-mqtt-subscribers"
+        source = ROOT / "benchmarks" / "mqtt_subscribers.c"
+        if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+            subprocess.run([compiler, "-O2", "-o", str(binary), str(source)], check=True)
+        return [str(binary)]
+    if os.environ.get("BENCH_SUBSCRIBER_QOS", "1") != "1":
+        raise SystemExit("--subscriber-qos needs the C subscribers (a C compiler)")
     node = shutil.which("node")
-    assert node is not None, "node is needed for the MQTT subscribers"
-    script = ROOT / "benchmarks" / "mqtt_subscribers.js"
-    command = [node, str(script), parts.hostname or "127.0.0.1", str(parts.port), TOPIC]
+    assert node is not None, "node (or a C compiler) is needed for the MQTT subscribers"
+    return [node, str(ROOT / "benchmarks" / "mqtt_subscribers.js")]
+
+
+def node_subscribers_process(count: int, url: str, conn: Connection) -> None:
+    """Run ``count`` MQTT QoS 1 subscribers in one native process; report a Tally."""
+    parts = urlsplit(url)
+    command = [*subscribers_command(), parts.hostname or "127.0.0.1", str(parts.port), TOPIC]
     with subprocess.Popen(
-        [*command, str(count)],
+        [*command, str(count), os.environ.get("BENCH_SUBSCRIBER_QOS", "1")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -461,6 +488,23 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def run_seconds(pid: int) -> float:
+    """CPU seconds ``pid``'s live threads have run, exactly (the scheduler's own count).
+
+    ``/proc/PID/stat``'s user and system times are sampled at the timer tick: a
+    process at 10 % of a core for 10 s is 250 samples on this machine, so a figure
+    near a 10 % goal moves by a point or two from run to run. The scheduler's
+    ``schedstat`` runtime is kept in nanoseconds.
+    """
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, IndexError, ValueError):  # a thread that just ended
+            continue
+    return total / 1e9
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -581,15 +625,18 @@ def _run(
             assert conn.recv() == "connected"
         rss_idle, _ = memory_mb(server.pid)
         cpu_before, started = cpu_seconds(server.pid), time.perf_counter()
-        broker_before = sum(sum(cpu_seconds(process.pid)) for process, _ in brokers)
+        exact_before = run_seconds(server.pid)
+        broker_before = sum(run_seconds(process.pid) for process, _ in brokers)
         server.stdin.write(f"{rate} {seconds}\n")
         server.stdin.flush()
         assert server.stdout.readline().strip() == "done"
+        elapsed = time.perf_counter() - started
+        exact = (run_seconds(server.pid) - exact_before) / elapsed
         user, system = (
-            (after - before) / (time.perf_counter() - started)
+            (after - before) / elapsed
             for after, before in zip(cpu_seconds(server.pid), cpu_before, strict=True)
         )
-        broker_cpu = sum(sum(cpu_seconds(process.pid)) for process, _ in brokers)
+        broker_cpu = sum(run_seconds(process.pid) for process, _ in brokers)
         broker_cpu = (broker_cpu - broker_before) / (time.perf_counter() - started)
         time.sleep(drain)
         rss, peak = memory_mb(server.pid)
@@ -606,8 +653,8 @@ def _run(
                 "during changes, all brokers together (QoS 1)"
             )
         print(
-            f"server: CPU {100 * (user + system):.0f}% of a core during changes "
-            f"({100 * user:.0f}% user, {100 * system:.0f}% system), RSS {rss:.0f} MiB "
+            f"server: CPU {100 * exact:.1f}% of a core during changes "
+            f"(sampled: {100 * user:.0f}% user, {100 * system:.0f}% system), RSS {rss:.0f} MiB "
             f"(idle with clients connected {rss_idle:.0f} MiB, peak {peak:.0f} MiB)"
         )
         for role, count, process, conn in clients:
@@ -649,7 +696,16 @@ def main() -> None:
         help="mosquitto brokers for the MQTT subscribers: the servient publishes to the "
         "first, the others bridge bench/# from it, subscribers are shared out evenly",
     )
+    parser.add_argument(
+        "--subscriber-qos",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="the MQTT subscribers' QoS (the servient always publishes with QoS 1); 0 shows "
+        "what the broker's handling of acknowledgements costs",
+    )
     options = parser.parse_args()
+    os.environ["BENCH_SUBSCRIBER_QOS"] = str(options.subscriber_qos)
     if options.sse or options.longpoll:
         run(options.sse, options.longpoll, options.rate, options.seconds, options.drain)
     if options.mqtt:
