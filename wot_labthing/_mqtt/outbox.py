@@ -125,13 +125,21 @@ class Outbox:
         """Publish from the queue while the window has room.
 
         A refused publish (the connection is gone) stays queued, and the publishing
-        task is woken to end the connection.
+        task is woken to end the connection. A message paho rejects outright (over
+        MQTT's 256 MiB, a wildcard in its topic) is logged and dropped: kept at the
+        head, it would stop every message behind it.
         """
         engine, queue, window = self._engine, self._queue, self._window
         assert engine is not None
         while queue and len(window) < WINDOW:
             item = queue[0]
-            info = engine.publish(item[0], item[1], self.qos, item[2], item[3])
+            try:
+                info = engine.publish(item[0], item[1], self.qos, item[2], item[3])
+            except (ValueError, TypeError) as exc:
+                queue.popleft()
+                self.dropped += 1
+                _log.error("MQTT: cannot publish to %r (%s); message dropped", item[0], exc)
+                continue
             if info.rc != paho.MQTT_ERR_SUCCESS:
                 self._refused = info.rc
                 self._wake.set()
