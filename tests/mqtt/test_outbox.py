@@ -69,3 +69,15 @@ async def test_messages_put_while_away_go_out_after_the_connection_with_retained
     # a new connection publishes the retained value again (a restarted broker lost it)
     async with publishing(outbox, mosquitto):
         await eventually(lambda: outbox.published == 3, "the retained value published again")
+
+
+async def test_qos_0_messages_are_counted_once_written(mosquitto: Mosquitto) -> None:
+    """QoS 0 has no acknowledgement: paho reports each message once it is on the wire."""
+    outbox = Outbox(10_000, qos=0)
+    count = 2 * WINDOW + 3
+    async with subscriber(mosquitto, "t/#") as received, publishing(outbox, mosquitto):
+        for n in range(count):
+            outbox.put("t/seq", str(n).encode(), retain=False)
+        await eventually(lambda: outbox.published == count, "every message written")
+        await eventually(lambda: len(received) == count, "every message")
+    assert [value for _, _, value in received] == list(range(count))
