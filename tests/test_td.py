@@ -11,6 +11,8 @@ from wot_labthing._config import build_things, load_config
 from wot_labthing._http.forms import thing_description
 from wot_labthing._td import check_td, official_td_schema
 
+from .conftest import AssertValidTd
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -19,7 +21,9 @@ def demo_things() -> list[wl.Thing]:
 
 
 @pytest.mark.parametrize("thing", demo_things(), ids=lambda thing: thing.thing_name)
-def test_every_example_td_is_valid_and_described(thing: wl.Thing, assert_valid_td) -> None:
+def test_every_example_td_is_valid_and_described(
+    thing: wl.Thing, assert_valid_td: AssertValidTd
+) -> None:
     td = thing_description(thing, "http://127.0.0.1:8080/")
     assert_valid_td(td)
     assert td["@context"][0] == "https://www.w3.org/2022/wot/td/v1.1"
