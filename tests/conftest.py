@@ -296,7 +296,8 @@ def hardware_port(request: pytest.FixtureRequest) -> str:
     marker = request.node.get_closest_marker("hardware")
     assert marker is not None and marker.args, "use @pytest.mark.hardware('NAME')"
     name = marker.args[0]
-    for option in request.config.getoption("--hardware"):
+    options: list[str] = request.config.getoption("--hardware")
+    for option in options:
         key, _, port = option.partition("=")
         if key == name and port:
             return port

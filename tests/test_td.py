@@ -55,7 +55,8 @@ def test_shipped_schema_equals_the_pinned_npm_package(official_td_schema: dict[s
 
 
 def official_td_schema_from_wheel() -> dict[str, Any]:
-    return json.loads(json.dumps(official_td_schema()))
+    schema: dict[str, Any] = json.loads(json.dumps(official_td_schema()))
+    return schema
 
 
 def test_check_td_catches_what_the_schema_misses() -> None:

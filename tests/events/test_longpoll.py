@@ -188,7 +188,9 @@ async def test_an_expired_hold_redirects_to_poll_again_until_fetchs_limit(serve:
         assert first.status_code == 307 and first.content == b""
         assert first.headers["location"] == f"?{observe.REPOLL}=1"  # the same path
         assert first.headers["cache-control"] == "no-store"
-        server.servient.thing("s").value = 7
+        sensor = server.servient.thing("s")
+        assert isinstance(sensor, Sensor)
+        sensor.value = 7
         assert (await client.get(VALUE)).json() == 7  # the change, answered at once
         # the 20th expiry in a row ends the request: with the current value (repeated)
         followed = await client.get(VALUE, follow_redirects=True)

@@ -46,7 +46,7 @@ async def test_raw_frames_are_id_event_data_lines(serve: Serve) -> None:
             lines = response.aiter_lines()
             assert (await anext(lines)).startswith(":"), "a comment opens the stream at once"
             sensor.level = 0.5
-            frame = []
+            frame: list[str] = []
             async for line in lines:
                 if line == "" and frame:
                     break
