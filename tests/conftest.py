@@ -11,9 +11,9 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -257,8 +257,20 @@ async def serving(
             yield server, client
 
 
+class Serve(Protocol):
+    """The type of the ``serve`` fixture, for test signatures (it is :func:`serving`)."""
+
+    def __call__(
+        self, things: Iterable[wl.Thing], settings: wl.ServientSettings | None = None
+    ) -> AbstractAsyncContextManager[tuple[wl.HttpServer, httpx.AsyncClient]]: ...
+
+
+#: The type of the ``assert_valid_td`` fixture, for test signatures.
+AssertValidTd = Callable[[dict[str, Any]], None]
+
+
 @pytest.fixture
-def serve() -> Callable[..., Any]:
+def serve() -> Serve:
     """``async with serve([thing, ...]) as (server, client):`` in a test."""
     return serving
 
@@ -284,7 +296,8 @@ def hardware_port(request: pytest.FixtureRequest) -> str:
     marker = request.node.get_closest_marker("hardware")
     assert marker is not None and marker.args, "use @pytest.mark.hardware('NAME')"
     name = marker.args[0]
-    for option in request.config.getoption("--hardware"):
+    options: list[str] = request.config.getoption("--hardware")
+    for option in options:
         key, _, port = option.partition("=")
         if key == name and port:
             return port

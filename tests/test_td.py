@@ -11,6 +11,8 @@ from wot_labthing._config import build_things, load_config
 from wot_labthing._http.forms import thing_description
 from wot_labthing._td import check_td, official_td_schema
 
+from .conftest import AssertValidTd
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -19,7 +21,9 @@ def demo_things() -> list[wl.Thing]:
 
 
 @pytest.mark.parametrize("thing", demo_things(), ids=lambda thing: thing.thing_name)
-def test_every_example_td_is_valid_and_described(thing: wl.Thing, assert_valid_td) -> None:
+def test_every_example_td_is_valid_and_described(
+    thing: wl.Thing, assert_valid_td: AssertValidTd
+) -> None:
     td = thing_description(thing, "http://127.0.0.1:8080/")
     assert_valid_td(td)
     assert td["@context"][0] == "https://www.w3.org/2022/wot/td/v1.1"
@@ -51,7 +55,8 @@ def test_shipped_schema_equals_the_pinned_npm_package(official_td_schema: dict[s
 
 
 def official_td_schema_from_wheel() -> dict[str, Any]:
-    return json.loads(json.dumps(official_td_schema()))
+    schema: dict[str, Any] = json.loads(json.dumps(official_td_schema()))
+    return schema
 
 
 def test_check_td_catches_what_the_schema_misses() -> None:

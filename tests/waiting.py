@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 __all__ = ["DEADLINE", "eventually", "wait_until"]
 
@@ -20,12 +20,33 @@ T = TypeVar("T")
 DEADLINE = 10.0
 
 
+# Two overloads so that an async check yields what its coroutine returns, not the
+# coroutine itself: a single ``Callable[[], T | Awaitable[T]]`` leaves mypy unable to
+# solve T for a coroutine function.
+@overload
 async def eventually(
-    check: Callable[[], T | Awaitable[T]],
+    check: Callable[[], Awaitable[T]],
+    what: str = ...,
+    timeout: float = ...,
+    interval: float = ...,
+) -> T: ...
+
+
+@overload
+async def eventually(
+    check: Callable[[], T],
+    what: str = ...,
+    timeout: float = ...,
+    interval: float = ...,
+) -> T: ...
+
+
+async def eventually(
+    check: Callable[[], Any],
     what: str = "the condition",
     timeout: float = DEADLINE,
     interval: float = 0.01,
-) -> T:
+) -> Any:
     """Call ``check`` (plain or async) until it returns a truthy value, and return that."""
     deadline = time.monotonic() + timeout
     while True:

@@ -142,7 +142,7 @@ async def test_observe_property_and_subscribe_event(stage: ConsumedThing, subpro
         async with await stage.subscribe_event("moved", subprotocol=subprotocol) as moved:
             await stage.invoke_action("move_to", {"x": 200, "y": 100})
             assert await moved.next(5) == [200, 100, 0]
-            values = []
+            values: list[Any] = []
             while not values or values[-1] != [200, 100, 0]:
                 values.append(await positions.next(5))
     assert positions.closed

@@ -310,4 +310,4 @@ def test_union_action_takes_an_int() -> None:
 
     assert Calc().double(3) == 6
     assert Calc.actions["double"].parse_input({"x": 3}) == {"x": 3}
-    assert typing.get_type_hints(Calc.double.function)["x"] == int | float
+    assert typing.get_type_hints(Calc.actions["double"].function)["x"] == int | float

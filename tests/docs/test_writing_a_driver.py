@@ -108,7 +108,7 @@ class Background:
         finally:
             if self.process.stdout is not None:
                 self.process.stdout.close()
-        assert self.process.returncode == 0, f"{self.process.args} did not stop cleanly"
+        assert self.process.returncode == 0, f"{self.process.args!s} did not stop cleanly"
 
 
 def _matches(expected: list[str], printed: str) -> bool:

@@ -10,13 +10,14 @@ from urllib.parse import urljoin
 import wot_labthing as wl
 from wot_labthing._http import longpoll as observe_module
 
+from ..conftest import Serve
 from .conftest import Sensor, eventually, sse_events
 
 LONGPOLL = {"subprotocol": "longpoll"}
 
 
 async def test_observe_and_subscribe_forms(
-    serve, assert_valid_td: Callable[[dict[str, Any]], None]
+    serve: Serve, assert_valid_td: Callable[[dict[str, Any]], None]
 ) -> None:
     async with serve([Sensor(name="s")]) as (_, client):
         td = (await client.get("things/s")).json()
@@ -47,7 +48,7 @@ async def test_observe_and_subscribe_forms(
     assert root["subscribeallevents"]["htv:methodName"] == "GET"
 
 
-async def test_every_observe_form_works_from_the_td_alone(serve) -> None:
+async def test_every_observe_form_works_from_the_td_alone(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):
         td = (await client.get("things/s")).json()
@@ -82,7 +83,7 @@ async def test_every_observe_form_works_from_the_td_alone(serve) -> None:
         assert [(name, data) for _, name, data in await listener] == [("value", 3)]
 
 
-async def test_a_thing_without_observables_offers_no_observe_root_forms(serve) -> None:
+async def test_a_thing_without_observables_offers_no_observe_root_forms(serve: Serve) -> None:
     class Plain(wl.Thing):
         """Nothing to observe."""
 

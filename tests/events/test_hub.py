@@ -10,7 +10,7 @@ import time
 import pytest
 
 import wot_labthing as wl
-from wot_labthing._events import EventHub, Topic
+from wot_labthing._events import Delivery, EventHub, Topic
 
 VALUE = Topic.of("t", "property", ["v"])
 
@@ -36,7 +36,7 @@ async def test_publish_from_many_threads_keeps_each_threads_order_and_unique_ids
         thread.start()
     for thread in threads:
         thread.join()
-    deliveries = []
+    deliveries: list[Delivery] = []
     while len(deliveries) < 2000:
         delivery = await subscription.next(2)
         assert delivery is not None, f"only {len(deliveries)} of 2000 arrived"

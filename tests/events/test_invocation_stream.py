@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
+from ..conftest import Serve
 from ..waiting import eventually
 from .conftest import Sensor
 
@@ -25,7 +26,7 @@ async def updates(client: httpx.AsyncClient, url: str, **headers: str) -> list[d
     return records
 
 
-async def test_progress_of_a_run_streams_until_it_ends(serve) -> None:
+async def test_progress_of_a_run_streams_until_it_ends(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (_, client):
         created = await client.post("things/s/actions/ramp", json={"steps": 5}, headers=ASYNC)
@@ -65,7 +66,7 @@ async def test_progress_of_a_run_streams_until_it_ends(serve) -> None:
         assert all(link["rel"] != "events" for link in records[-1]["links"])
 
 
-async def test_a_finished_run_streams_its_final_record_once(serve) -> None:
+async def test_a_finished_run_streams_its_final_record_once(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (_, client):
         created = await client.post("things/s/actions/ramp", json={"steps": 1}, headers=ASYNC)
@@ -79,7 +80,7 @@ async def test_a_finished_run_streams_its_final_record_once(serve) -> None:
         assert [record["status"] for record in records] == ["completed"]
 
 
-async def test_last_event_id_replays_missed_updates_of_the_run(serve) -> None:
+async def test_last_event_id_replays_missed_updates_of_the_run(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (_, client):
         created = await client.post("things/s/actions/ramp", json={"steps": 20}, headers=ASYNC)
@@ -98,7 +99,7 @@ async def test_last_event_id_replays_missed_updates_of_the_run(serve) -> None:
         assert records[-1]["status"] == "completed"
 
 
-async def test_unknown_invocation_is_404(serve) -> None:
+async def test_unknown_invocation_is_404(serve: Serve) -> None:
     async with serve([Sensor(name="s")]) as (_, client):
         response = await client.get("actions/nope/events")
         assert response.status_code == 404

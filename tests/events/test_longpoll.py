@@ -10,6 +10,7 @@ import pytest
 import wot_labthing as wl
 from wot_labthing._http import longpoll as observe
 
+from ..conftest import Serve
 from .conftest import Sensor, eventually
 
 VALUE = "things/s/properties/value/observable"
@@ -31,7 +32,7 @@ async def wait_until_held(server: wl.HttpServer, count: int = 1) -> None:
     )
 
 
-async def test_head_answers_at_once_and_get_is_held_until_the_next_change(serve) -> None:
+async def test_head_answers_at_once_and_get_is_held_until_the_next_change(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):
         head = await client.head(VALUE)
@@ -47,7 +48,9 @@ async def test_head_answers_at_once_and_get_is_held_until_the_next_change(serve)
         assert response.json() == 5, "exactly that one value"
 
 
-async def test_two_consecutive_changes_both_reach_a_client_that_repolls_at_once(serve) -> None:
+async def test_two_consecutive_changes_both_reach_a_client_that_repolls_at_once(
+    serve: Serve,
+) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):
         poll = asyncio.create_task(client.get(VALUE))
@@ -59,7 +62,7 @@ async def test_two_consecutive_changes_both_reach_a_client_that_repolls_at_once(
         assert [first.json(), second.json()] == [1, 2]
 
 
-async def test_no_update_lost_under_rapid_changes(serve) -> None:
+async def test_no_update_lost_under_rapid_changes(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):
         await client.head(VALUE)
@@ -79,7 +82,7 @@ async def test_no_update_lost_under_rapid_changes(serve) -> None:
         assert received == list(range(1, 101))
 
 
-async def test_head_probe_already_buffers_for_a_cookieless_client(serve) -> None:
+async def test_head_probe_already_buffers_for_a_cookieless_client(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, _):
         async with httpx.AsyncClient(base_url=server.url) as once:
@@ -91,7 +94,7 @@ async def test_head_probe_already_buffers_for_a_cookieless_client(serve) -> None
         assert observe.longpoll_count(server.app) == 1, "the GETs found the probe's buffer"
 
 
-async def test_two_cookie_clients_on_one_host_each_receive_every_change(serve) -> None:
+async def test_two_cookie_clients_on_one_host_each_receive_every_change(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, a):
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as b:
@@ -108,7 +111,7 @@ async def test_two_cookie_clients_on_one_host_each_receive_every_change(serve) -
             assert observe.longpoll_count(server.app) == 2
 
 
-async def test_event_long_poll(serve) -> None:
+async def test_event_long_poll(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):
         assert (await client.head("things/s/events/alarm")).status_code == 202
@@ -121,7 +124,7 @@ async def test_event_long_poll(serve) -> None:
         assert (await client.get("things/s/events/alarm")).json() == "fire"
 
 
-async def test_unknown_or_unobservable_affordances_are_404(serve) -> None:
+async def test_unknown_or_unobservable_affordances_are_404(serve: Serve) -> None:
     async with serve([Sensor(name="s")]) as (_, client):
         for path in (
             "things/s/properties/quiet/observable",
@@ -134,7 +137,7 @@ async def test_unknown_or_unobservable_affordances_are_404(serve) -> None:
                 assert response.status_code == 404, (method, path)
 
 
-async def test_overflow_is_marked_and_the_newest_values_survive(serve) -> None:
+async def test_overflow_is_marked_and_the_newest_values_survive(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):
         server.servient.hub.queue_size = 3
@@ -148,7 +151,7 @@ async def test_overflow_is_marked_and_the_newest_values_survive(serve) -> None:
 
 
 async def test_buffers_expire_after_the_grace_period(
-    serve, monkeypatch: pytest.MonkeyPatch
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(observe, "LONGPOLL_GRACE", 0.2)
     sensor = Sensor(name="s")
@@ -168,7 +171,7 @@ async def test_buffers_expire_after_the_grace_period(
         assert observe.longpoll_count(server.app) == 0 and hub.subscriber_count == 0
 
 
-async def test_subscriber_cap_applies_to_long_pollers(serve) -> None:
+async def test_subscriber_cap_applies_to_long_pollers(serve: Serve) -> None:
     settings = wl.ServientSettings(max_subscribers=1)
     async with serve([Sensor(name="s")], settings) as (server, client):
         assert (await client.head(VALUE)).status_code == 202
@@ -177,7 +180,7 @@ async def test_subscriber_cap_applies_to_long_pollers(serve) -> None:
         assert refused.headers["content-type"] == "application/problem+json"
 
 
-async def test_an_expired_hold_redirects_to_poll_again_until_fetchs_limit(serve) -> None:
+async def test_an_expired_hold_redirects_to_poll_again_until_fetchs_limit(serve: Serve) -> None:
     """A redirect carries no value (node-wot follows it); fetch allows 20 per request."""
     settings = wl.ServientSettings(longpoll_hold=0.05)
     async with serve([Sensor(name="s")], settings) as (server, client):
@@ -185,7 +188,9 @@ async def test_an_expired_hold_redirects_to_poll_again_until_fetchs_limit(serve)
         assert first.status_code == 307 and first.content == b""
         assert first.headers["location"] == f"?{observe.REPOLL}=1"  # the same path
         assert first.headers["cache-control"] == "no-store"
-        server.servient.thing("s").value = 7
+        sensor = server.servient.thing("s")
+        assert isinstance(sensor, Sensor)
+        sensor.value = 7
         assert (await client.get(VALUE)).json() == 7  # the change, answered at once
         # the 20th expiry in a row ends the request: with the current value (repeated)
         followed = await client.get(VALUE, follow_redirects=True)
@@ -213,7 +218,9 @@ async def test_shutdown_answers_held_gets_at_once() -> None:
         assert server.servient.hub.subscriber_count == 0
 
 
-async def test_probe_only_buffers_expire_sooner(serve, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_probe_only_buffers_expire_sooner(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(observe, "LONGPOLL_PROBE_GRACE", 0.3)
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):

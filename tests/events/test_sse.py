@@ -14,10 +14,11 @@ import wot_labthing as wl
 from wot_labthing._events import Delivery, Message
 from wot_labthing._http import sse as observe
 
+from ..conftest import Serve
 from .conftest import Sensor, eventually, sse_events, subscribers
 
 
-async def test_profile_framing_for_python_http_and_thread_changes(serve) -> None:
+async def test_profile_framing_for_python_http_and_thread_changes(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):
         listener = asyncio.create_task(sse_events(client, "things/s/properties/value/sse", 3))
@@ -37,7 +38,7 @@ async def test_profile_framing_for_python_http_and_thread_changes(serve) -> None
         assert ids == sorted(set(ids)), "a unique, increasing timestamp per change"
 
 
-async def test_raw_frames_are_id_event_data_lines(serve) -> None:
+async def test_raw_frames_are_id_event_data_lines(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (_, client):
         async with client.stream("GET", "things/s/properties/level/sse") as response:
@@ -45,7 +46,7 @@ async def test_raw_frames_are_id_event_data_lines(serve) -> None:
             lines = response.aiter_lines()
             assert (await anext(lines)).startswith(":"), "a comment opens the stream at once"
             sensor.level = 0.5
-            frame = []
+            frame: list[str] = []
             async for line in lines:
                 if line == "" and frame:
                     break
@@ -66,7 +67,7 @@ def test_a_gap_is_marked_by_a_comment_before_the_next_event() -> None:
     assert observe._frame(Delivery(message)) == f"id: {stamp}\nevent: value\ndata: 3\n\n".encode()
 
 
-async def test_last_event_id_replays_missed_changes(serve) -> None:
+async def test_last_event_id_replays_missed_changes(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):
         first = asyncio.create_task(sse_events(client, "things/s/properties/value/sse", 1))
@@ -83,7 +84,7 @@ async def test_last_event_id_replays_missed_changes(serve) -> None:
         assert all(event_id > last_id for event_id, _, _ in replay)  # RFC 3339: sortable
 
 
-async def test_events_and_all_properties_streams(serve) -> None:
+async def test_events_and_all_properties_streams(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):
         alarms = asyncio.create_task(sse_events(client, "things/s/events/alarm/sse", 1))
@@ -105,7 +106,7 @@ async def test_events_and_all_properties_streams(serve) -> None:
 
 
 async def test_keep_alive_comments_on_an_idle_stream(
-    serve, monkeypatch: pytest.MonkeyPatch
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(observe, "KEEPALIVE", 0.05)
     async with serve([Sensor(name="s")]) as (_, client):
@@ -118,7 +119,7 @@ async def test_keep_alive_comments_on_an_idle_stream(
         assert response.headers["content-type"].startswith("text/event-stream")
 
 
-async def test_stream_outlives_the_response_timeout(serve) -> None:
+async def test_stream_outlives_the_response_timeout(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):
         server.app.config["RESPONSE_TIMEOUT"] = 0.2
@@ -129,7 +130,7 @@ async def test_stream_outlives_the_response_timeout(serve) -> None:
         assert [data for _, _, data in await asyncio.wait_for(listener, 5)] == [4]
 
 
-async def test_subscriber_cap_answers_503_and_disconnects_free_everything(serve) -> None:
+async def test_subscriber_cap_answers_503_and_disconnects_free_everything(serve: Serve) -> None:
     sensor = Sensor(name="s")
     settings = wl.ServientSettings(max_subscribers=2)
     async with serve([sensor], settings) as (server, client):
@@ -168,7 +169,7 @@ async def test_shutdown_closes_streams_cleanly() -> None:
         assert server.servient.hub.subscriber_count == 0
 
 
-async def test_a_lagging_stream_gets_the_newest_values_and_a_marked_gap(serve) -> None:
+async def test_a_lagging_stream_gets_the_newest_values_and_a_marked_gap(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):
         server.servient.hub.queue_size = 2
@@ -186,7 +187,7 @@ async def test_a_lagging_stream_gets_the_newest_values_and_a_marked_gap(serve) -
         assert seen == [": dropped 8 messages", "data: 9", "data: 10"]
 
 
-async def test_a_value_json_cannot_carry_fails_at_the_assignment(serve) -> None:
+async def test_a_value_json_cannot_carry_fails_at_the_assignment(serve: Serve) -> None:
     sensor = Sensor(name="s")
     async with serve([sensor]) as (server, client):
         listener = asyncio.create_task(sse_events(client, "things/s/properties/level/sse", 1))

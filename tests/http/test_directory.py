@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urljoin
 
@@ -129,6 +130,13 @@ async def test_conditional_get_answers_304_on_tds_listing_models_and_well_known(
             assert head.status_code == 304
 
 
+def _date(value: str) -> datetime:
+    """An HTTP date header as a datetime (werkzeug answers None for a malformed one)."""
+    parsed = parse_date(value)
+    assert parsed is not None, value
+    return parsed
+
+
 async def test_adding_a_thing_changes_the_listing_validators(serve: Any) -> None:
     async with serve(lamps(1)) as (server, client):
         before = await client.get("things")
@@ -136,10 +144,8 @@ async def test_adding_a_thing_changes_the_listing_validators(serve: Any) -> None
         after = await client.get("things", headers={"If-None-Match": before.headers["etag"]})
         assert after.status_code == 200 and len(after.json()) == 2
         assert after.headers["etag"] != before.headers["etag"]
-        assert parse_date(after.headers["last-modified"]) >= parse_date(
-            before.headers["last-modified"]
-        )
-        old = http_date(parse_date(before.headers["last-modified"]).timestamp() - 60)
+        assert _date(after.headers["last-modified"]) >= _date(before.headers["last-modified"])
+        old = http_date(_date(before.headers["last-modified"]).timestamp() - 60)
         assert (
             await client.get("things/late", headers={"If-Modified-Since": old})
         ).status_code == 200

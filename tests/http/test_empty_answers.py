@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import wot_labthing as wl
 
+from ..conftest import Serve
+
 
 class Knob(wl.Thing):
     """A writable, observable property and actions that return nothing."""
@@ -19,7 +21,7 @@ class Knob(wl.Thing):
         """Return nothing, asynchronously."""
 
 
-async def test_every_empty_answer_has_no_content_type(serve) -> None:
+async def test_every_empty_answer_has_no_content_type(serve: Serve) -> None:
     async with serve([Knob(name="k")]) as (_, client):
         written = await client.put("things/k/properties/level", json=3)
         assert written.status_code == 204, written.text

@@ -8,6 +8,8 @@ import httpx
 
 import wot_labthing as wl
 
+from ..conftest import Serve
+
 
 class Meter(wl.Thing):
     """A meter whose serial port can vanish and come back."""
@@ -32,7 +34,7 @@ class Meter(wl.Thing):
         return 1.5
 
 
-async def test_liveness_answers_while_the_servient_runs(serve) -> None:
+async def test_liveness_answers_while_the_servient_runs(serve: Serve) -> None:
     async with serve([Meter(name="m", unplugged=False)]) as (_, client):
         response = await client.get("healthz")
         assert response.status_code == 200
@@ -40,7 +42,7 @@ async def test_liveness_answers_while_the_servient_runs(serve) -> None:
         assert response.headers["cache-control"] == "no-store"
 
 
-async def test_ready_once_every_thing_is_open(serve) -> None:
+async def test_ready_once_every_thing_is_open(serve: Serve) -> None:
     async with serve([Meter(name="m", unplugged=False)]) as (_, client):
         response = await client.get("readyz")
         assert response.status_code == 200

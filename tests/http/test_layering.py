@@ -63,5 +63,5 @@ def test_every_route_takes_its_path_from_the_one_layout() -> None:
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
             ):
-                literal.append(f"{path.name}:{node.lineno} {node.args[0].value}")
+                literal.append(f"{path.name}:{node.lineno} {node.args[0].value!s}")
     assert literal == [], "declare paths in _http/routes.py"

@@ -81,7 +81,7 @@ def _form(affordance: dict[str, Any], op: str, subprotocol: str | None = None) -
 
 
 def _url(td: dict[str, Any], form: dict[str, Any]) -> str:
-    url = urljoin(td["base"], form["href"])
+    url: str = urljoin(td["base"], form["href"])
     assert url.startswith(("http://", "https://"))
     assert form.get("contentType", "application/json") == "application/json"
     return url

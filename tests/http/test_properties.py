@@ -10,6 +10,7 @@ import wot_labthing as wl
 from wot_labthing._consumed.forms import expand_href
 from wot_labthing._resources import schema_validator
 
+from ..conftest import AssertValidTd, Serve
 from ..waiting import eventually
 
 PROBLEM = "application/problem+json"
@@ -67,7 +68,7 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     return body
 
 
-async def test_read_and_write(serve) -> None:
+async def test_read_and_write(serve: Serve) -> None:
     async with serve([Probe(name="p")]) as (_, client):
         read = await client.get("things/p/properties/gain")
         assert read.status_code == 200 and read.headers["content-type"] == "application/json"
@@ -77,7 +78,7 @@ async def test_read_and_write(serve) -> None:
         assert (await client.get("things/p/properties/gain")).json() == 7
 
 
-async def test_read_all_and_write_multiple(serve) -> None:
+async def test_read_all_and_write_multiple(serve: Serve) -> None:
     probe = Probe(name="p")
     async with serve([probe]) as (_, client):
         bad = await client.put("things/p/properties", json={"gain": 3, "label": 5})
@@ -90,7 +91,7 @@ async def test_read_all_and_write_multiple(serve) -> None:
         assert_problem(await client.put("things/p/properties", json=[1]), 400)
 
 
-async def test_errors_are_problem_json(serve) -> None:
+async def test_errors_are_problem_json(serve: Serve) -> None:
     async with serve([Probe(name="p")], wl.ServientSettings(max_body_bytes=64)) as (_, client):
         assert_problem(
             await client.put(
@@ -131,7 +132,7 @@ async def test_errors_are_problem_json(serve) -> None:
         assert (await client.get("things/p/properties/fast")).json() == 2, "still serving"
 
 
-async def test_a_blocking_getter_does_not_delay_other_reads(serve) -> None:
+async def test_a_blocking_getter_does_not_delay_other_reads(serve: Serve) -> None:
     SLOW_STARTED.clear()
     SLOW_RELEASED.clear()
     async with serve([Probe(name="p")]) as (_, client):
@@ -146,7 +147,9 @@ async def test_a_blocking_getter_does_not_delay_other_reads(serve) -> None:
         assert (await slow).json() == 1
 
 
-async def test_things_listing_head_and_well_known(serve, assert_valid_td) -> None:
+async def test_things_listing_head_and_well_known(
+    serve: Serve, assert_valid_td: AssertValidTd
+) -> None:
     async with serve([Probe(name="p"), Probe(name="q")]) as (server, client):
         listing = await client.get("things")
         assert [td["title"] for td in listing.json()] == ["Probe", "Probe"]
@@ -164,7 +167,9 @@ async def test_things_listing_head_and_well_known(serve, assert_valid_td) -> Non
         ]
 
 
-async def test_every_plain_form_answers_its_documented_method(serve, assert_valid_td) -> None:
+async def test_every_plain_form_answers_its_documented_method(
+    serve: Serve, assert_valid_td: AssertValidTd
+) -> None:
     async with serve([Probe(name="p")]) as (_, client):
         td = (await client.get("things/p")).json()
         assert_valid_td(td)

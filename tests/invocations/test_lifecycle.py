@@ -9,13 +9,16 @@ import pytest
 import wot_labthing as wl
 from wot_labthing._invocations import retention as _retention
 
+from ..conftest import AssertValidTd, Serve
 from ..waiting import eventually
 from .conftest import Lab, assert_record, wait_status
 
 JSON = {"Content-Type": "application/json"}
 
 
-async def test_quick_async_action_answers_201_completed_with_location(serve, lab: Lab) -> None:
+async def test_quick_async_action_answers_201_completed_with_location(
+    serve: Serve, lab: Lab
+) -> None:
     async with serve([lab]) as (server, client):
         response = await client.post("things/lab/actions/double", json={"x": 21})
         assert response.status_code == 201
@@ -32,7 +35,7 @@ async def test_quick_async_action_answers_201_completed_with_location(serve, lab
         assert {link["rel"] for link in record["links"]} == {"self", "output"}
 
 
-async def test_slow_action_answers_within_the_window_then_completes(serve, lab: Lab) -> None:
+async def test_slow_action_answers_within_the_window_then_completes(serve: Serve, lab: Lab) -> None:
     settings = wl.ServientSettings(action_wait=0.2)
     async with serve([lab], settings) as (_, client):
         response = await client.post("things/lab/actions/steps", json={"n": 20, "delay": 0.05})
@@ -44,7 +47,7 @@ async def test_slow_action_answers_within_the_window_then_completes(serve, lab: 
         assert final["output"] == 20 and final["progress"] == 100
 
 
-async def test_status_code_never_depends_on_timing(serve, lab: Lab) -> None:
+async def test_status_code_never_depends_on_timing(serve: Serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
         immediate = await client.post(
             "things/lab/actions/double", json={"x": 1}, headers={"Prefer": "respond-async"}
@@ -56,7 +59,7 @@ async def test_status_code_never_depends_on_timing(serve, lab: Lab) -> None:
         assert waited.json()["status"] == "completed"
 
 
-async def test_prefer_respond_async_answers_at_once(serve, lab: Lab) -> None:
+async def test_prefer_respond_async_answers_at_once(serve: Serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
         response = await client.post(
             "things/lab/actions/steps",
@@ -67,7 +70,7 @@ async def test_prefer_respond_async_answers_at_once(serve, lab: Lab) -> None:
         await client.delete(response.headers["Location"])
 
 
-async def test_synchronous_actions_answer_with_their_output(serve, lab: Lab) -> None:
+async def test_synchronous_actions_answer_with_their_output(serve: Serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
         response = await client.post("things/lab/actions/hello", json={"name": "lab"})
         assert response.status_code == 200
@@ -79,7 +82,9 @@ async def test_synchronous_actions_answer_with_their_output(serve, lab: Lab) -> 
         assert [run["status"] for run in runs] == ["completed"]
 
 
-async def test_invalid_input_is_400_with_pointer_and_leaves_no_record(serve, lab: Lab) -> None:
+async def test_invalid_input_is_400_with_pointer_and_leaves_no_record(
+    serve: Serve, lab: Lab
+) -> None:
     async with serve([lab]) as (_, client):
         for body in ({"x": "seven"}, {}, {"x": 1, "extra": 2}):
             response = await client.post("things/lab/actions/double", json=body)
@@ -93,7 +98,7 @@ async def test_invalid_input_is_400_with_pointer_and_leaves_no_record(serve, lab
         assert (await client.get("things/lab/actions/double")).json() == []
 
 
-async def test_failure_records_a_problem_and_the_traceback(serve, lab: Lab) -> None:
+async def test_failure_records_a_problem_and_the_traceback(serve: Serve, lab: Lab) -> None:
     # the record keeps the problem; the traceback goes to the server log (#14: no leaks)
     async with serve([lab]) as (_, client):
         record = assert_record((await client.post("things/lab/actions/fail")).json())
@@ -106,7 +111,7 @@ async def test_failure_records_a_problem_and_the_traceback(serve, lab: Lab) -> N
         assert missing.status_code == 404
 
 
-async def test_failure_traceback_in_the_record_with_debug(serve, lab: Lab) -> None:
+async def test_failure_traceback_in_the_record_with_debug(serve: Serve, lab: Lab) -> None:
     async with serve([lab], wl.ServientSettings(debug=True)) as (_, client):
         record = assert_record((await client.post("things/lab/actions/fail")).json())
         assert record["error"]["exception"] == "RuntimeError"
@@ -115,7 +120,7 @@ async def test_failure_traceback_in_the_record_with_debug(serve, lab: Lab) -> No
         assert "kaput" in record["log"][-1]["traceback"]
 
 
-async def test_cancel_a_running_sync_action_runs_the_abort_hook(serve, lab: Lab) -> None:
+async def test_cancel_a_running_sync_action_runs_the_abort_hook(serve: Serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
         response = await client.post(
             "things/lab/actions/guarded", headers={"Prefer": "respond-async"}
@@ -136,7 +141,7 @@ async def test_cancel_a_running_sync_action_runs_the_abort_hook(serve, lab: Lab)
         assert (await client.get(href)).status_code == 404
 
 
-async def test_cancel_an_async_action_uses_task_cancellation(serve, lab: Lab) -> None:
+async def test_cancel_an_async_action_uses_task_cancellation(serve: Serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
         response = await client.post(
             "things/lab/actions/sleeper", json={"seconds": 30}, headers={"Prefer": "respond-async"}
@@ -150,7 +155,7 @@ async def test_cancel_an_async_action_uses_task_cancellation(serve, lab: Lab) ->
         assert next(entry["message"] for entry in record["log"]) == "async sleeping"
 
 
-async def test_finished_record_is_removed_by_delete(serve, lab: Lab) -> None:
+async def test_finished_record_is_removed_by_delete(serve: Serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
         href = (await client.post("things/lab/actions/double", json={"x": 2})).headers["Location"]
         assert (await client.delete(href)).status_code == 204
@@ -160,7 +165,7 @@ async def test_finished_record_is_removed_by_delete(serve, lab: Lab) -> None:
         assert (await client.delete(href)).status_code == 404
 
 
-async def test_timeout_fails_the_run_with_a_timeout_problem(serve, lab: Lab) -> None:
+async def test_timeout_fails_the_run_with_a_timeout_problem(serve: Serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
         response = await client.post("things/lab/actions/overdue", headers={"Prefer": "wait=3"})
         record = assert_record(response.json())
@@ -169,7 +174,7 @@ async def test_timeout_fails_the_run_with_a_timeout_problem(serve, lab: Lab) -> 
 
 
 async def test_retention_expires_finished_records_by_timer(
-    serve, lab: Lab, monkeypatch: pytest.MonkeyPatch
+    serve: Serve, lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_retention, "SWEEP_INTERVAL", 0.05)
     settings = wl.ServientSettings(action_retention=0.2)
@@ -192,7 +197,7 @@ async def test_retention_expires_finished_records_by_timer(
         assert "seconds=0.2" in (await client.get("actions")).headers["X-Retention"]
 
 
-async def test_max_records_evicts_oldest_finished_never_running(serve, lab: Lab) -> None:
+async def test_max_records_evicts_oldest_finished_never_running(serve: Serve, lab: Lab) -> None:
     settings = wl.ServientSettings(action_max_records=3)
     async with serve([lab], settings) as (_, client):
         slow = await client.post(
@@ -211,7 +216,7 @@ async def test_max_records_evicts_oldest_finished_never_running(serve, lab: Lab)
         ]
 
 
-async def test_exclusive_actions_queue_and_never_overlap(serve, lab: Lab) -> None:
+async def test_exclusive_actions_queue_and_never_overlap(serve: Serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
         responses = await asyncio.gather(
             *(
@@ -230,7 +235,7 @@ async def test_exclusive_actions_queue_and_never_overlap(serve, lab: Lab) -> Non
         assert lab.max_concurrent == 1
 
 
-async def test_cancelled_run_ends_only_after_its_cleanup(serve, lab: Lab) -> None:
+async def test_cancelled_run_ends_only_after_its_cleanup(serve: Serve, lab: Lab) -> None:
     """A cancelled sync run stays running until its thread is done; the queue waits too."""
     async with serve([lab]) as (_, client):
         first = await client.post(
@@ -249,7 +254,7 @@ async def test_cancelled_run_ends_only_after_its_cleanup(serve, lab: Lab) -> Non
         assert lab.max_concurrent == 1
 
 
-async def test_exclusive_reject_mode_answers_503_with_retry_after(serve, lab: Lab) -> None:
+async def test_exclusive_reject_mode_answers_503_with_retry_after(serve: Serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
         first = await client.post(
             "things/lab/actions/strict_move", headers={"Prefer": "respond-async"}
@@ -262,7 +267,7 @@ async def test_exclusive_reject_mode_answers_503_with_retry_after(serve, lab: La
         assert len((await client.get("things/lab/actions/strict_move")).json()) == 1
 
 
-async def test_server_stays_responsive_while_every_worker_blocks(serve, lab: Lab) -> None:
+async def test_server_stays_responsive_while_every_worker_blocks(serve: Serve, lab: Lab) -> None:
     settings = wl.ServientSettings(action_threads=2)
     async with serve([lab], settings) as (_, client):
         runs = [
@@ -305,7 +310,7 @@ async def test_shutdown_cancels_running_actions(lab: Lab) -> None:
     assert lab.aborted.is_set()
 
 
-async def test_profile_shapes_and_filters(serve, lab: Lab) -> None:
+async def test_profile_shapes_and_filters(serve: Serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
         await client.post("things/lab/actions/double", json={"x": 1})
         await client.post("things/lab/actions/double", json={"x": 2})
@@ -327,7 +332,9 @@ async def test_profile_shapes_and_filters(serve, lab: Lab) -> None:
         assert (await client.post("things/lab/actions/nope")).status_code == 404
 
 
-async def test_td_offers_action_forms_that_work(serve, lab: Lab, assert_valid_td) -> None:
+async def test_td_offers_action_forms_that_work(
+    serve: Serve, lab: Lab, assert_valid_td: AssertValidTd
+) -> None:
     async with serve([lab]) as (server, client):
         td = (await client.get("things/lab")).json()
         assert_valid_td(td)
@@ -364,7 +371,7 @@ async def test_context_helpers_are_noops_outside_an_invocation(lab: Lab) -> None
     assert lab.context_probe() is False
 
 
-async def test_current_task_inside_a_run(serve, lab: Lab) -> None:
+async def test_current_task_inside_a_run(serve: Serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
         record = (await client.post("things/lab/actions/context_probe")).json()
         assert record["output"] is True

@@ -19,6 +19,7 @@ from hypercorn.protocol.http_stream import HTTPStream
 
 import wot_labthing as wl
 
+from ..conftest import Serve
 from ..waiting import eventually
 from .conftest import Lab
 
@@ -66,7 +67,7 @@ async def test_a_running_run_does_not_keep_its_callers_context_alive(action: str
 
 
 async def test_posted_runs_hold_no_request_objects_while_they_run(
-    serve, no_cycle_collection: None
+    serve: Serve, no_cycle_collection: None
 ) -> None:
     lab = _HeldLab(name="lab")
     async with serve([lab]) as (server, client):

@@ -13,6 +13,7 @@ from httpx_sse import aconnect_sse
 
 import wot_labthing as wl
 
+from ..conftest import Serve
 from .conftest import Lab, assert_record, wait_status
 
 _log = logging.getLogger("tests.records")
@@ -88,7 +89,7 @@ def no_nulls(record: dict[str, Any]) -> dict[str, Any]:
     return assert_record(record)
 
 
-async def test_records_have_no_null_members_in_any_state(serve, lab: Lab) -> None:
+async def test_records_have_no_null_members_in_any_state(serve: Serve, lab: Lab) -> None:
     chatty = Chatty(name="c")
     settings = wl.ServientSettings(action_threads=1)
     async with serve([lab, chatty], settings) as (_, client):
@@ -120,7 +121,7 @@ async def test_records_have_no_null_members_in_any_state(serve, lab: Lab) -> Non
             no_nulls(each)
 
 
-async def test_a_declared_output_that_is_none_is_left_out_of_the_record(serve) -> None:
+async def test_a_declared_output_that_is_none_is_left_out_of_the_record(serve: Serve) -> None:
     async with serve([Chatty(name="c")]) as (_, client):
         response = await client.post("things/c/actions/maybe")
         record = no_nulls(await wait_status(client, response.headers["Location"], {"completed"}))
@@ -129,7 +130,7 @@ async def test_a_declared_output_that_is_none_is_left_out_of_the_record(serve) -
         assert output.status_code == 200 and output.json() is None
 
 
-async def test_the_log_kept_per_run_is_bounded_with_a_marker(serve) -> None:
+async def test_the_log_kept_per_run_is_bounded_with_a_marker(serve: Serve) -> None:
     settings = wl.ServientSettings(action_log_lines=5)
     async with serve([Chatty(name="c")], settings) as (_, client):
         response = await client.post("things/c/actions/chatter", json={"lines": 20})
@@ -142,7 +143,7 @@ async def test_the_log_kept_per_run_is_bounded_with_a_marker(serve) -> None:
 
 
 async def test_updates_are_published_as_small_deltas_and_the_history_stays_bounded(
-    serve,
+    serve: Serve,
 ) -> None:
     """Thousands of log and progress updates: each hub message stays small (O(1))."""
     async with serve([Chatty(name="c")]) as (server, client):
@@ -159,7 +160,9 @@ async def test_updates_are_published_as_small_deltas_and_the_history_stays_bound
         assert all(set(m.data) <= {"id", "href", "status", "progress", "logAppend"} for m in deltas)
 
 
-async def test_appended_data_streams_the_new_items_and_the_record_shows_the_list(serve) -> None:
+async def test_appended_data_streams_the_new_items_and_the_record_shows_the_list(
+    serve: Serve,
+) -> None:
     chatty = Chatty(name="c")
     async with serve([chatty]) as (_, client):
         created = await client.post("things/c/actions/readings", json={"count": 0}, headers=ASYNC)
@@ -194,7 +197,7 @@ async def test_appended_data_streams_the_new_items_and_the_record_shows_the_list
         assert received[0]["data"] == record["data"] and received[-1]["status"] == "completed"
 
 
-async def test_client_merges_appended_data_from_the_stream(serve) -> None:
+async def test_client_merges_appended_data_from_the_stream(serve: Serve) -> None:
     chatty = Chatty(name="c")
     async with serve([chatty]) as (server, _):
         async with await wl.consume(server.url + "things/c") as thing:
@@ -208,7 +211,7 @@ async def test_client_merges_appended_data_from_the_stream(serve) -> None:
             assert handle.status == "completed"
 
 
-async def test_pending_caps_refuse_with_503_and_record_nothing(serve) -> None:
+async def test_pending_caps_refuse_with_503_and_record_nothing(serve: Serve) -> None:
     chatty = Chatty(name="c")
     settings = wl.ServientSettings(
         action_threads=1, action_max_pending=2, action_max_pending_per_thing=1
@@ -229,7 +232,7 @@ async def test_pending_caps_refuse_with_503_and_record_nothing(serve) -> None:
         chatty.release.set()
 
 
-async def test_exclusive_runs_count_as_pending_per_thing(serve) -> None:
+async def test_exclusive_runs_count_as_pending_per_thing(serve: Serve) -> None:
     chatty = Chatty(name="c")
     settings = wl.ServientSettings(action_max_pending_per_thing=2)
     async with serve([chatty], settings) as (_, client):
@@ -241,7 +244,7 @@ async def test_exclusive_runs_count_as_pending_per_thing(serve) -> None:
         chatty.release.set()
 
 
-async def test_a_runs_task_and_thread_carry_no_http_request_context(serve) -> None:
+async def test_a_runs_task_and_thread_carry_no_http_request_context(serve: Serve) -> None:
     """The run's task starts from an empty context: no request, no app context inside."""
     async with serve([Chatty(name="c")]) as (_, client):
         for action in ("request_seen", "request_seen_async"):
@@ -251,7 +254,7 @@ async def test_a_runs_task_and_thread_carry_no_http_request_context(serve) -> No
                 assert record["output"] == "none", (action, headers)
 
 
-async def test_empty_answers_carry_no_content_type(serve, lab: Lab) -> None:
+async def test_empty_answers_carry_no_content_type(serve: Serve, lab: Lab) -> None:
     async with serve([lab]) as (_, client):
         nothing = await client.post("things/lab/actions/nothing")
         assert nothing.status_code == 204 and "content-type" not in nothing.headers

@@ -10,6 +10,7 @@ import pytest
 
 import wot_labthing as wl
 
+from ..conftest import Serve
 from .conftest import Lab
 
 
@@ -18,7 +19,7 @@ async def finish_all(servient: wl.Servient, invocations: list[wl.Invocation]) ->
         assert await servient.invocations.wait(invocation, 20)
 
 
-async def test_read_records_are_evicted_before_unread_ones(serve, lab: Lab) -> None:
+async def test_read_records_are_evicted_before_unread_ones(serve: Serve, lab: Lab) -> None:
     settings = wl.ServientSettings(action_max_records=4)
     async with serve([lab], settings) as (server, client):
         hrefs = [

@@ -11,6 +11,7 @@ import pytest
 import wot_labthing as wl
 from wot_labthing._problems import problem_type
 
+from ..conftest import Serve
 from ..waiting import eventually
 from .conftest import assert_record, wait_status
 
@@ -60,7 +61,7 @@ async def acquire(semaphore: threading.Semaphore, count: int, timeout: float = 2
         assert await asyncio.to_thread(semaphore.acquire, True, timeout)
 
 
-async def test_every_running_sync_run_has_its_own_thread(serve) -> None:
+async def test_every_running_sync_run_has_its_own_thread(serve: Serve) -> None:
     """50 long sync runs at once: none waits for another (the old pool ran 8)."""
     thing = Hold(name="h")
     async with serve([thing]) as (_, client):
@@ -80,7 +81,7 @@ async def test_every_running_sync_run_has_its_own_thread(serve) -> None:
 
 
 async def test_past_the_thread_cap_a_run_is_pending_and_starts_when_a_thread_frees(
-    serve,
+    serve: Serve,
 ) -> None:
     thing = Hold(name="h")
     async with serve([thing], wl.ServientSettings(action_threads=3)) as (server, client):
@@ -106,7 +107,7 @@ async def test_past_the_thread_cap_a_run_is_pending_and_starts_when_a_thread_fre
 
 
 async def test_a_thing_whose_instrument_hangs_never_delays_another_things_properties(
-    serve,
+    serve: Serve,
 ) -> None:
     stuck, other = Hold(name="stuck"), Hold(name="other")
     settings = wl.ServientSettings(property_workers=2)
@@ -121,7 +122,7 @@ async def test_a_thing_whose_instrument_hangs_never_delays_another_things_proper
         assert [(await task).json() for task in hung] == [1, 1, 1]
 
 
-async def test_a_flood_of_long_actions_never_delays_a_property_read(serve) -> None:
+async def test_a_flood_of_long_actions_never_delays_a_property_read(serve: Serve) -> None:
     thing = Hold(name="h")
     async with serve([thing], wl.ServientSettings(property_workers=1)) as (_, client):
         for _ in range(20):
@@ -133,7 +134,7 @@ async def test_a_flood_of_long_actions_never_delays_a_property_read(serve) -> No
 
 
 @pytest.mark.parametrize("action", ["instrument_times_out", "instrument_times_out_async"])
-async def test_an_instruments_own_timeout_keeps_its_problem_type(serve, action: str) -> None:
+async def test_an_instruments_own_timeout_keeps_its_problem_type(serve: Serve, action: str) -> None:
     async with serve([Hold(name="h")]) as (_, client):
         response = await client.post(f"things/h/actions/{action}")
         record = assert_record(await wait_status(client, response.headers["Location"], {"failed"}))

@@ -156,9 +156,11 @@ async def test_nodewot_invokes_an_action_through_the_broker(mosquitto: Mosquitto
             record = (await client.get(f"/actions/{run['id']}")).json()
             assert record["status"] == "completed"
             topic = f"lab/a/lamp/actions/flash/{run['id']}"
+
+            def completed_update(topic: str = topic) -> bool:
+                return any(t == topic and value["status"] == "completed" for t, _, value in updates)
+
             await eventually(
-                lambda topic=topic: any(
-                    t == topic and value["status"] == "completed" for t, _, value in updates
-                ),
+                completed_update,
                 "the run's completed update",
             )

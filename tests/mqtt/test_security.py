@@ -151,7 +151,7 @@ async def test_our_client_logs_in_to_a_broker_with_the_broker_login_it_is_given(
     async with running(
         Mosquitto(tmp_path, users=("servient", "reader"), log_connections=True)
     ) as broker:
-        login = {"username": "servient", "password": "servient-pw"}
+        login: dict[str, Any] = {"username": "servient", "password": "servient-pw"}
         async with secured_lamp(broker.url, **login) as (server, binding, client):
             assert await binding.wait_connected(10)
             assert (await client.put("/things/lamp/properties/level", json=3)).status_code == 204
@@ -237,7 +237,7 @@ async def test_nodewot_logs_in_to_a_broker_with_the_brokers_account(tmp_path: Pa
     async with running(
         Mosquitto(tmp_path, users=("servient", "reader"), log_connections=True)
     ) as broker:
-        login = {"username": "servient", "password": "servient-pw"}
+        login: dict[str, Any] = {"username": "servient", "password": "servient-pw"}
         async with secured_lamp(broker.url, **login) as (server, binding, client):
             assert await binding.wait_connected(10)
             http = json.dumps({"username": HTTP_USER, "password": HTTP_PASSWORD})
@@ -282,7 +282,7 @@ async def test_the_cli_observes_with_the_broker_login_it_is_given(tmp_path: Path
     async with running(
         Mosquitto(tmp_path, users=("servient", "reader"), log_connections=True)
     ) as broker:
-        login = {"username": "servient", "password": "servient-pw"}
+        login: dict[str, Any] = {"username": "servient", "password": "servient-pw"}
         async with secured_lamp(broker.url, **login) as (server, binding, client):
             assert await binding.wait_connected(10)
             assert (await client.put("/things/lamp/properties/level", json=7)).status_code == 204

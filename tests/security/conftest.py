@@ -79,6 +79,13 @@ def secured(**extra: Any) -> SecurityConfig:
     return parse_security(security_table(**extra))
 
 
+def served_lamp(server: wl.HttpServer, name: str = "lamp") -> Lamp:
+    """The served ``name`` as the :class:`Lamp` it is (the registry holds plain Things)."""
+    thing = server.servient.things[name]
+    assert isinstance(thing, Lamp), thing
+    return thing
+
+
 @asynccontextmanager
 async def serving_secured(
     things: Iterable[wl.Thing] | None = None,

@@ -8,7 +8,14 @@ import pytest
 
 from wot_labthing._security import parse_security
 
-from .conftest import assert_no_leak, assert_problem, eventually, raw_exchange, serving_secured
+from .conftest import (
+    assert_no_leak,
+    assert_problem,
+    eventually,
+    raw_exchange,
+    served_lamp,
+    serving_secured,
+)
 
 NOSEC = parse_security(None)
 
@@ -96,7 +103,7 @@ async def test_content_length_and_transfer_encoding_close_the_connection() -> No
         assert data.startswith(b"HTTP/1.1 400"), data[:200]
         assert b"connection: close" in data.lower()
         assert closed
-        assert server.servient.things["lamp"].brightness == 1
+        assert served_lamp(server).brightness == 1
 
 
 async def test_websocket_upgrade_is_a_4xx() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wot_labthing._security import parse_security
 
-from .conftest import OPERATOR_BASIC, assert_problem, secured, serving_secured
+from .conftest import OPERATOR_BASIC, assert_problem, secured, served_lamp, serving_secured
 
 PANEL = "https://panel.example"
 PREFLIGHT = {
@@ -77,7 +77,7 @@ async def test_wildcard_origin_never_allows_credentials() -> None:
 async def test_no_cross_site_form_can_invoke_or_write() -> None:
     nosec = parse_security(None)
     async with serving_secured(security=nosec) as (server, client):
-        lamp = server.servient.things["lamp"]
+        lamp = served_lamp(server)
         form_types = ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
         for content_type in form_types:
             for body in (b"", b"a=1"):
@@ -100,8 +100,8 @@ async def test_no_cross_site_form_can_invoke_or_write() -> None:
             {"Sec-Fetch-Site": "cross-site"},
         ):
             response = await client.post("things/lamp/actions/toggle", headers=headers)
-            body = assert_problem(response, 403)
-            assert body["type"].endswith(":cross-origin")
+            problem = assert_problem(response, 403)
+            assert problem["type"].endswith(":cross-origin")
             response = await client.put(
                 "things/lamp/properties/brightness", json=9, headers=headers
             )

@@ -177,7 +177,8 @@ class _AsgiClient:
     """
 
     def __init__(self, server: wl.HttpServer) -> None:
-        self.asgi = server.app.asgi_app
+        # driven with plain dicts, as a server would send them
+        self.asgi: Callable[..., Awaitable[None]] = server.app.asgi_app
         self.answers: list[tuple[int, bytes]] = []
 
     def request(self, path: str, on_answer: Callable[[], Awaitable[None]] | None = None) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 from wot_labthing._security import parse_security
 
-from .conftest import PASSWORDS, TOKENS, security_table, serving_secured
+from .conftest import PASSWORDS, TOKENS, security_table, served_lamp, serving_secured
 
 
 def _lines(result: Any) -> list[dict[str, Any]]:
@@ -41,14 +41,14 @@ async def test_nodewot_with_basic_and_bearer(run_node: Callable[..., Any]) -> No
             assert by_op["read"]["value"] == 1
             assert by_op["write"] == {"op": "write", "back": 4}, by_op
             assert by_op["invoke"]["output"] is True
-            server.servient.things["lamp"].brightness = 1
+            served_lamp(server).brightness = 1
             result = await asyncio.to_thread(
                 run_node, "nodewot_secured.js", url, json.dumps(observer)
             )
             by_op = {line["op"]: line for line in _lines(result)}
             assert by_op["read"]["value"] == 1
             assert "refused" in by_op["write"], by_op  # 403 for an observer
-            assert server.servient.things["lamp"].brightness == 1
+            assert served_lamp(server).brightness == 1
             result = await asyncio.to_thread(
                 run_node,
                 "nodewot_secured.js",

@@ -16,7 +16,7 @@ import wot_labthing as wl
 from wot_labthing._discovery import Advertiser, ThingRecord
 
 from ..conftest import IN_CI, ROOT, demo_servient
-from .conftest import PASSWORDS, TOKENS, secured, serving_secured
+from .conftest import PASSWORDS, TOKENS, secured, served_lamp, serving_secured
 
 
 @pytest.fixture
@@ -129,4 +129,4 @@ async def test_cli_credentials_from_options_environment_and_netrc(tmp_path: Path
             "write", url, "brightness", "1", env={"WOT_LABTHING_NETRC": str(netrc)}
         )
         assert code == 2 and ("403" in err or "forbidden" in err.lower()), err
-        assert server.servient.things["lamp"].brightness == 8
+        assert served_lamp(server).brightness == 8

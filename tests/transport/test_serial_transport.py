@@ -7,6 +7,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from serial.tools import list_ports
 
 import wot_labthing as wl
 from wot_labthing import SimulatorEndpoint, _transport
@@ -177,7 +178,7 @@ def test_find_by_usb_ids(monkeypatch: pytest.MonkeyPatch) -> None:
         SimpleNamespace(device="/dev/ttyACM1", vid=0x2341, pid=0x0043, serial_number="B2"),
         SimpleNamespace(device="/dev/ttyUSB0", vid=0x0403, pid=0x6001, serial_number="FT1"),
     ]
-    monkeypatch.setattr(_transport.list_ports, "comports", lambda: ports)
+    monkeypatch.setattr(list_ports, "comports", lambda: ports)
     assert wl.find_serial_port(vid=0x0403, pid=0x6001) == "/dev/ttyUSB0"
     assert wl.find_serial_port(vid=0x2341, serial_number="B2") == "/dev/ttyACM1"
     with pytest.raises(wl.DisconnectedError, match="2 serial ports match"):
@@ -197,7 +198,7 @@ def test_found_port_follows_replugging(monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         device = {"path": first.url}
         monkeypatch.setattr(
-            _transport.list_ports,
+            list_ports,
             "comports",
             lambda: [SimpleNamespace(device=device["path"], vid=1, pid=2, serial_number="S")],
         )
