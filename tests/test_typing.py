@@ -60,7 +60,8 @@ def test_a_setter_under_its_own_name_is_the_same_property() -> None:
 
 
 def test_mypy_strict_sees_value_types_and_methods(tmp_path: Path) -> None:
-    (tmp_path / "sample.py").write_text(SAMPLE)
+    # a misspelled name is an error, not Any (the lazy-import __getattr__ is hidden)
+    (tmp_path / "sample.py").write_text(SAMPLE + "wl.Thingg\n")
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "sample.py"],
         cwd=tmp_path,
@@ -82,4 +83,4 @@ def test_mypy_strict_sees_value_types_and_methods(tmp_path: Path) -> None:
         '"def ()"',
     ], result.stdout
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
-    assert errors == [], errors
+    assert len(errors) == 1 and 'has no attribute "Thingg"' in errors[0], errors
