@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
-from ..conftest import ROOT
+from ..processes import serving
 from ..waiting import eventually
 from .tdd import Tdd
 from .test_registration import stored
@@ -43,14 +41,7 @@ async def titled(tdd: Tdd, title: str) -> list[str]:
 async def test_the_tds_of_a_killed_servient_expire(tdd: Tdd, tmp_path: Path) -> None:
     config = tmp_path / "crash.toml"
     config.write_text(CONFIG.format(url=tdd.url))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "wot_labthing", "serve", str(config)),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
+    async with serving(config) as process:
         [td_id] = await eventually(lambda: titled(tdd, "Crashing lamp"), "the registration", 60)
         # kept alive by the heartbeat past its TTL ...
         first = await stored(tdd, td_id)
@@ -58,7 +49,6 @@ async def test_the_tds_of_a_killed_servient_expire(tdd: Tdd, tmp_path: Path) -> 
         await eventually(
             lambda: _later(tdd, td_id, first["registration"]), "a heartbeat", timeout=30
         )
-    finally:
         process.kill()  # ... then killed: no deregistration
         await process.wait()
     assert await stored(tdd, td_id) is not None

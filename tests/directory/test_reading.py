@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from urllib.parse import quote
 
@@ -13,6 +12,7 @@ import pytest
 import wot_labthing as wl
 from wot_labthing._consumed import directory
 
+from ..processes import cli
 from ..waiting import eventually
 from .tdd import Tdd
 from .test_registration import registered_servient
@@ -35,15 +35,9 @@ async def test_a_td_fetched_from_the_tdd_is_consumed_and_works(tdd: Tdd) -> None
 async def test_the_things_command_lists_what_the_tdd_holds(tdd: Tdd) -> None:
     async with registered_servient(tdd.url) as (_, server, registrar):
         await eventually(lambda: "lamp" in registrar.registered, "the registration", 30)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *("-m", "wot_labthing", "things", tdd.url),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()
-    assert "lamp" in out.decode().lower(), out.decode()
+        code, out, err = await cli("things", tdd.url)
+    assert code == 0, err
+    assert "lamp" in out.lower(), out
 
 
 TD = {
@@ -108,13 +102,7 @@ async def test_a_listing_that_keeps_failing_is_a_clear_error(tdd: Tdd) -> None:
     assert raised.value.status == 500
     assert len(written) == directory.LISTING_ATTEMPTS
     written = write_while_listing(tdd, directory.LISTING_ATTEMPTS)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "wot_labthing", "things", tdd.url),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode != 0, out.decode()
-    assert "could not list its Things: it answered 500 3 times" in err.decode(), err.decode()
-    assert "Traceback" not in err.decode()
+    code, out, err = await cli("things", tdd.url)
+    assert code != 0, out
+    assert "could not list its Things: it answered 500 3 times" in err, err
+    assert "Traceback" not in err

@@ -7,9 +7,7 @@ on the client with the same meaning (``ThingQuery.matches``).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +18,7 @@ import pytest
 import wot_labthing as wl
 from wot_labthing._consumed.directory import ThingQuery, sparql_title_query
 
+from ..processes import cli
 from .tdd import Tdd
 
 CONTEXT = ["https://www.w3.org/2022/wot/td/v1.1", {"saref": "https://w3id.org/saref#"}]
@@ -203,22 +202,11 @@ def test_the_query_matches_on_the_client_as_documented() -> None:
 
 
 async def test_the_things_command_searches_by_title_and_type(filled: Tdd) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "wot_labthing", "things", filled.url, "--title", "lamp"),
-        *("--type", "saref:LightSwitch", "--json"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, out, err = await cli(
+        *("things", filled.url, "--title", "lamp", "--type", "saref:LightSwitch", "--json")
     )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()
+    assert code == 0, err
     assert sorted(thing["title"] for thing in json.loads(out)) == ["Bench lamp", "Lab LAMP 2"]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "wot_labthing", "things", filled.url, "--title", '"] nothing'),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 1
-    assert "offers no Things matching the search" in err.decode()
+    code, out, err = await cli("things", filled.url, "--title", '"] nothing')
+    assert code == 1
+    assert "offers no Things matching the search" in err

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import aiomqtt
@@ -19,6 +18,7 @@ from wot_labthing._mqtt import MqttSettings
 from wot_labthing._security import hash_secret
 
 from ..conftest import ROOT
+from ..processes import serving
 from .broker import Mosquitto
 
 
@@ -80,24 +80,14 @@ def site_config(mosquitto: Mosquitto, tmp_path: Path) -> Path:
 async def test_serve_with_an_mqtt_table_publishes_retained_values(
     mosquitto: Mosquitto, site_config: Path
 ) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "wot_labthing", "serve", str(site_config), "--port", "0", "--no-mdns"),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
+    async with serving(site_config, "--port", "0", "--no-mdns"):
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
             await client.subscribe("bench1/stage/properties/position", qos=1)
             # the servient publishes the current value once it has started (retained)
             message = await asyncio.wait_for(anext(aiter(client.messages)), 60)
-        assert str(message.topic) == "bench1/stage/properties/position"
-        assert isinstance(message.payload, bytes)
-        assert json.loads(message.payload) == [0, 0, 0]
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 20)
+    assert str(message.topic) == "bench1/stage/properties/position"
+    assert isinstance(message.payload, bytes)
+    assert json.loads(message.payload) == [0, 0, 0]
 
 
 @pytest.fixture
@@ -115,16 +105,9 @@ def invoking_config(site_config: Path) -> Path:
 async def test_serve_with_invoke_actions_runs_what_is_published(
     mosquitto: Mosquitto, invoking_config: Path
 ) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "wot_labthing", "serve", str(invoking_config), "--port", "0", "--no-mdns"),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
     request = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     request.ResponseTopic = "replies/test"
-    try:
+    async with serving(invoking_config, "--port", "0", "--no-mdns"):
         async with aiomqtt.Client(
             "127.0.0.1", mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5
         ) as client:
@@ -154,6 +137,3 @@ async def test_serve_with_invoke_actions_runs_what_is_published(
                     assert isinstance(message.payload, bytes)
                     if json.loads(message.payload) == [100, 0, 0]:
                         break
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 20)

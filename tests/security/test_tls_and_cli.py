@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import ssl
 import subprocess
@@ -16,6 +15,7 @@ import wot_labthing as wl
 from wot_labthing._discovery import Advertiser, ThingRecord
 
 from ..conftest import IN_CI, ROOT, demo_servient
+from ..processes import cli
 from .conftest import PASSWORDS, TOKENS, secured, served_lamp, serving_secured
 
 
@@ -35,20 +35,6 @@ def certificate(tmp_path: Path) -> tuple[str, str]:
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     return str(cert), str(key)
-
-
-async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """``wot-labthing ARGS`` without blocking the loop that serves it."""
-    import os
-
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wot_labthing", *args,
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_https_serving_and_certificate_checks(certificate: tuple[str, str]) -> None:
