@@ -406,7 +406,7 @@ def subscribers_command() -> list[str]:
     return [node, str(ROOT / "benchmarks" / "mqtt_subscribers.js")]
 
 
-def node_subscribers_process(count: int, url: str, conn: Connection) -> None:
+def native_subscribers_process(count: int, url: str, conn: Connection) -> None:
     """Run ``count`` MQTT QoS 1 subscribers in one native process; report a Tally."""
     parts = urlsplit(url)
     command = [*subscribers_command(), parts.hostname or "127.0.0.1", str(parts.port), TOPIC]
@@ -442,7 +442,7 @@ def _die_with_parent() -> None:
 def client_process(role: str, count: int, url: str, conn: Connection) -> None:
     """Run ``count`` clients of ``role``; report a Tally and the seqs each saw."""
     if role == "mqtt" and os.environ.get("BENCH_MQTT_CLIENT") != "python":
-        node_subscribers_process(count, url, conn)
+        native_subscribers_process(count, url, conn)
         return
     raise_nofile()
     parts = urlsplit(url)
