@@ -163,7 +163,7 @@ class MqttBinding:
             await task
         if self.invoker is not None:
             await self.invoker.close()
-        lost = self._outbox.discard_queued()
+        lost = len(self._outbox)  # in-flight ones went back to the queue
         if lost:
             _log.warning("MQTT: %d messages not published at shutdown", lost)
         self._outbox.reset()

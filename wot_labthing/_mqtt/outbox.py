@@ -113,14 +113,6 @@ class Outbox:
             )
             self._dropped_reported = self.dropped
 
-    def discard_queued(self) -> int:
-        """Drop what was never acknowledged (at shutdown); returns how many."""
-        lost = len(self)
-        self._queue.clear()
-        self._window.clear()
-        self.drained.set()
-        return lost
-
     def _send(self) -> None:
         """Publish from the queue while the window has room.
 
