@@ -315,7 +315,7 @@ class SchemaValidator:
     value is first checked by ``jsonschema_rs``, and only one it refuses (or one a
     schema with :data:`_NOT_FAST` keywords takes) goes to ``jsonschema``, which has
     the last word and the error messages: a verdict never depends on the fast path
-    (``tests/schema/test_fast_validation.py`` compares the two).
+    (``tests/test_schema_fast.py`` compares the two).
     """
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
@@ -356,9 +356,7 @@ class SchemaValidator:
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
         if error is None:
             return
-        pointer = "".join(
-            "/" + str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path
-        )
+        pointer = "".join(f"/{_pointer_token(part)}" for part in error.absolute_path)
         where = f" at {pointer}" if pointer else ""
         raise InputError(
             f"invalid value{named}{where}: {error.message}",
@@ -387,7 +385,7 @@ def _non_finite(value: Any) -> str | None:
             if isinstance(item, _CONTAINERS_AND_FLOATS):
                 found = _non_finite(item)
                 if found is not None:
-                    return f"/{str(key).replace('~', '~0').replace('/', '~1')}{found}"
+                    return f"/{_pointer_token(key)}{found}"
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             if isinstance(item, _CONTAINERS_AND_FLOATS):
@@ -395,6 +393,11 @@ def _non_finite(value: Any) -> str | None:
                 if found is not None:
                     return f"/{index}{found}"
     return None
+
+
+def _pointer_token(part: object) -> str:
+    """One reference token of an RFC 6901 JSON pointer (``~`` and ``/`` escaped)."""
+    return str(part).replace("~", "~0").replace("/", "~1")
 
 
 _CONTAINERS_AND_FLOATS = (float, Mapping, list, tuple)

@@ -210,11 +210,10 @@ class Thing:
         affordance.__get__(self).emit(data)
 
     def _wot_property_changed(self, name: str, value: Any) -> None:
-        listener = self._listener
-        if listener is not None:
+        if self._listener is not None:
             from ._schema import to_json
 
-            listener("property", name, to_json(value))
+            self._wot_json_changed(name, to_json(value))
 
     def _wot_json_changed(self, name: str, data: Any) -> None:
         """Like ``_wot_property_changed`` for a value already in its JSON form (a write)."""
