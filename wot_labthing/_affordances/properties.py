@@ -58,21 +58,17 @@ class PropertyAffordance(Affordance, Generic[T]):
         self.hint: Any = None
         self.schema: dict[str, Any] = {}
         self.validator: SchemaValidator | None = None
-        #: Why ``thing.x = value`` is refused ("" if it is not); None: not decided yet.
-        self._python_write_refusal: str | None = None
 
     def __call__(self, getter: Callable[[Any], V]) -> PropertyAffordance[V]:
         """Use ``@wl.property(observable=True)`` as a decorator on a getter."""
         if self.getter is not None or self.default is not _MISSING:
             raise DefinitionError("wl.property(...) used as a decorator twice or with a default")
         self.getter = getter
-        self._python_write_refusal = None
         return typing.cast("PropertyAffordance[V]", self)
 
     def setter(self, function: Callable[[Any, T], Any]) -> PropertyAffordance[T]:
         """Declare the setter of a decorator-form property, like the builtin ``property``."""
         self.setter_function = function
-        self._python_write_refusal = None
         return self
 
     @property
@@ -172,25 +168,15 @@ class PropertyAffordance(Affordance, Generic[T]):
 
     def __set__(self, instance: Thing, value: T) -> None:
         """``thing.x = value`` from Python: validated exactly like a write over HTTP."""
-        refusal = self._python_write_refusal
-        if refusal is None:  # the first write since the getter or setter was declared
-            refusal = self._python_write_refusal = self._refuse_python_write()
-        if refusal:
-            raise NotAllowedError(refusal, allowed=("read",))
+        if self.read_only:
+            raise NotAllowedError(f"{self.where} is read-only", allowed=("read",))
+        if inspect.iscoroutinefunction(self.setter_function):
+            raise NotAllowedError(
+                f"{self.where} has an async setter: write it through the servient",
+                allowed=("read",),
+            )
         data = self.check(value)
         self.apply(instance, self.coerce(data), data)
-
-    def _refuse_python_write(self) -> str:
-        """Why ``thing.x = value`` cannot write this property ("" when it can).
-
-        Cached by ``__set__``: a driver may assign a value hundreds of times a
-        second, and the answer only changes while the class is being defined.
-        """
-        if self.read_only:
-            return f"{self.where} is read-only"
-        if inspect.iscoroutinefunction(self.setter_function):
-            return f"{self.where} has an async setter: write it through the servient"
-        return ""
 
     def check(self, value: Any) -> Any:
         """Validate a Python value as a write; return its JSON form.
